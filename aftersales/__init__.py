@@ -1,0 +1,3 @@
+"""Aftersales: after-sales service management."""
+
+__version__ = "0.1.0"

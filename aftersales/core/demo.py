@@ -1,0 +1,109 @@
+"""Demo data for the embedded mode: one business line with its teams and a person per role.
+
+Passwords are random per installation, kept in ``<data dir>/demo_logins.json`` (mode 0600)
+and printed by ``aftersales run`` and ``aftersales demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from aftersales.accounts import services as accounts
+from aftersales.accounts.models import Role, RoleGrant, User
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+
+
+DEMO_PEOPLE = [
+    # username, display name, role key, scope, team index (None: no team)
+    ("admin", "系统管理员 Admin", "admin", RoleGrant.Scope.ALL, None),
+    ("manager", "王主管 Wang (manager)", "service-manager", RoleGrant.Scope.BUSINESS_LINES, 0),
+    ("agent1", "李客服 Li (agent)", "agent", RoleGrant.Scope.TEAMS, 0),
+    ("agent2", "张客服 Zhang (agent)", "agent", RoleGrant.Scope.TEAMS, 0),
+    ("engineer", "赵工程师 Zhao (engineer)", "field-engineer", RoleGrant.Scope.OWN, 2),
+    ("warehouse", "陈库管 Chen (warehouse)", "warehouse-keeper", RoleGrant.Scope.BUSINESS_LINES, 3),
+]
+TEAMS = ["一线客服 Front line", "二线技术支持 Second line", "现场服务 Field service",
+         "备件仓库 Spare parts"]
+
+
+def logins_file() -> Path:
+    return Path(settings.DATA_DIR) / "demo_logins.json"
+
+
+def has_demo() -> bool:
+    return User.objects.filter(username="admin").exists()
+
+
+def _password() -> str:
+    return "demo-" + secrets.token_urlsafe(9)
+
+
+def saved_logins() -> list[DemoLogin]:
+    path = logins_file()
+    if not path.exists():
+        return []
+    return [DemoLogin(**item) for item in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def _save(logins: list[DemoLogin]) -> None:
+    path = logins_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump([login.__dict__ for login in logins], handle, ensure_ascii=False, indent=2)
+
+
+@transaction.atomic
+def load_demo() -> list[DemoLogin]:
+    """Create the demo organisation; refuses if it already exists."""
+    if has_demo():
+        raise RuntimeError("The demo data is already loaded.")
+    logins: list[DemoLogin] = []
+    admin_password = _password()
+    admin = accounts.bootstrap_admin(username="admin", password=admin_password,
+                                     email="admin@example.com", display_name=DEMO_PEOPLE[0][1])
+    logins.append(DemoLogin("admin", admin_password, "admin"))
+    line = accounts.create_business_line(actor=admin, code="appliances", name="家用电器售后",
+                                         description="Home appliances after-sales service")
+    teams = [accounts.create_team(actor=admin, name=name, business_line=line) for name in TEAMS]
+    for username, display_name, role_key, scope, team_index in DEMO_PEOPLE[1:]:
+        password = _password()
+        user = accounts.create_user(actor=admin, username=username, password=password,
+                                    email=f"{username}@example.com", display_name=display_name,
+                                    business_lines=[line])
+        accounts.grant_role(actor=admin, user=user, role=Role.objects.get(key=role_key),
+                            scope=scope)
+        if team_index is not None:
+            team = teams[team_index]
+            members = [*team.members.all(), user]
+            accounts.set_team_members(actor=admin, team=team, members=members)
+        logins.append(DemoLogin(username, password, role_key))
+    accounts.update_team(actor=admin, team=teams[0],
+                         changes={"lead": User.objects.get(username="manager")})
+    password = _password()
+    accounts.create_user(actor=admin, username="customer", password=password,
+                         email="customer@example.com", display_name="刘先生 Mr Liu (customer)",
+                         kind=User.Kind.CUSTOMER)
+    logins.append(DemoLogin("customer", password, "customer contact"))
+    transaction.on_commit(lambda: _save(logins))
+    return logins
+
+
+def format_logins(logins: list[DemoLogin]) -> str:
+    width = max((len(login.username) for login in logins), default=8)
+    lines = [f"  {login.username.ljust(width)}  {login.password}  ({login.role})"
+             for login in logins]
+    return "\n".join(lines)

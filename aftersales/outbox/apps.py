@@ -1,0 +1,26 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OutboxConfig(AppConfig):
+    name = "aftersales.outbox"
+    label = "outbox"
+    verbose_name = _("Domain events")
+
+    def ready(self) -> None:
+        from datetime import timedelta
+
+        from aftersales.accounts.catalog import register_object_type
+        from aftersales.outbox import scheduler, services
+
+        register_object_type("outbox", "outboxevent", _("Domain events"), actions=("view",))
+        scheduler.register_periodic(
+            "outbox.requeue_due_deliveries",
+            every=timedelta(seconds=30),
+            function=services.requeue_due_deliveries,
+        )
+        scheduler.register_periodic(
+            "outbox.prune_finished_tasks",
+            every=timedelta(hours=6),
+            function=services.prune_finished_task_results,
+        )

@@ -1,0 +1,46 @@
+"""Subscribers to domain events, registered by key in ``AppConfig.ready``."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aftersales.outbox.models import OutboxEvent
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    key: str
+    topics: tuple[str, ...]
+    handler: Callable[[OutboxEvent], None]
+    # Run the handler in the same transaction as marking the delivery done, so a handler that
+    # only writes to the database takes effect exactly once. Handlers calling out (HTTP, SMTP)
+    # set this False and must be idempotent on event.id themselves.
+    transactional: bool = True
+
+    def wants(self, topic: str) -> bool:
+        return any(fnmatch.fnmatchcase(topic, pattern) for pattern in self.topics)
+
+
+_SUBSCRIBERS: dict[str, Subscriber] = {}
+
+
+def register_subscriber(
+    key: str,
+    topics: tuple[str, ...],
+    handler: Callable[[OutboxEvent], None],
+    *,
+    transactional: bool = True,
+) -> None:
+    _SUBSCRIBERS[key] = Subscriber(key, topics, handler, transactional)
+
+
+def subscribers_for(topic: str) -> list[Subscriber]:
+    return [s for s in _SUBSCRIBERS.values() if s.wants(topic)]
+
+
+def get(key: str) -> Subscriber | None:
+    return _SUBSCRIBERS.get(key)

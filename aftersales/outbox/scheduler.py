@@ -1,0 +1,69 @@
+"""Periodic jobs that fire once per period however many workers run the scheduler.
+
+Each worker calls :func:`tick` every few seconds. For every job whose period has begun, the
+first worker to insert the ``(job, slot)`` row enqueues the job; the others hit the unique
+constraint and move on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aftersales.outbox.models import PeriodicRun
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    every: timedelta
+    function: Callable[[], object]
+
+
+_JOBS: dict[str, PeriodicJob] = {}
+
+
+def register_periodic(name: str, *, every: timedelta, function: Callable[[], object]) -> None:
+    _JOBS[name] = PeriodicJob(name=name, every=every, function=function)
+
+
+def jobs() -> dict[str, PeriodicJob]:
+    return dict(_JOBS)
+
+
+def slot_of(job: PeriodicJob) -> int:
+    return int(timezone.now().timestamp() // job.every.total_seconds())
+
+
+def tick(worker_id: str = "") -> list[str]:
+    """Claim and enqueue the jobs due now; returns the names this caller fired."""
+    from aftersales.outbox.tasks import run_periodic
+
+    fired: list[str] = []
+    for job in _JOBS.values():
+        slot = slot_of(job)
+        try:
+            with transaction.atomic():
+                PeriodicRun.objects.create(job=job.name, slot=slot, fired_by=worker_id[:64])
+        except IntegrityError:
+            continue
+        run_periodic.enqueue(job.name)
+        fired.append(job.name)
+    if fired:
+        cutoff = timezone.now() - timedelta(days=2)
+        PeriodicRun.objects.filter(fired_at__lt=cutoff).delete()
+    return fired
+
+
+def run(name: str) -> object:
+    job = _JOBS.get(name)
+    if job is None:
+        raise LookupError(f"No periodic job named {name!r}.")
+    return job.function()

@@ -1,0 +1,171 @@
+"""Emitting domain events and delivering them to subscribers, at least once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from aftersales.outbox import registry
+from aftersales.outbox.models import EventDelivery, OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+Status = EventDelivery.Status
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def emit(
+    topic: str,
+    obj: models.Model | None = None,
+    *,
+    actor: Any = None,
+    payload: dict[str, Any] | None = None,
+) -> OutboxEvent:
+    """Record ``topic`` about ``obj`` in the current transaction; deliver once it commits."""
+    event = OutboxEvent.objects.create(
+        topic=topic,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        actor_id=actor.pk if actor is not None and getattr(actor, "is_authenticated", False)
+        else None,
+        payload=payload or {},
+    )
+    subscribers = registry.subscribers_for(topic)
+    if subscribers:
+        now = timezone.now()
+        EventDelivery.objects.bulk_create(
+            [EventDelivery(event=event, subscriber=s.key, enqueued_at=now) for s in subscribers]
+        )
+        transaction.on_commit(lambda: _enqueue(event.pk))
+    return event
+
+
+def _enqueue(event_id: Any) -> None:
+    from aftersales.outbox.tasks import deliver_event
+
+    try:
+        deliver_event.enqueue(str(event_id))
+    except Exception:
+        # The delivery rows are committed; the periodic sweep will enqueue them again.
+        logger.exception("Could not enqueue delivery of event %s", event_id)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt: 10 s, 20 s, 40 s… capped at one hour."""
+    return timedelta(seconds=min(10 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def claim(delivery_id: int) -> bool:
+    """Take the delivery for this worker for one lease. Only one worker can win."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    claimable = Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(
+        status=Status.RUNNING, claimed_until__lt=now
+    )
+    with transaction.atomic():
+        updated = (
+            EventDelivery.objects.filter(claimable, pk=delivery_id)
+            .update(
+                status=Status.RUNNING,
+                claimed_until=now + lease,
+                claimed_by=WORKER_ID,
+                attempts=F("attempts") + 1,
+            )
+        )
+    return updated == 1
+
+
+def deliver(delivery_id: int) -> str:
+    """Run one claimed delivery; returns its new status."""
+    delivery = EventDelivery.objects.select_related("event").get(pk=delivery_id)
+    subscriber = registry.get(delivery.subscriber)
+    if subscriber is None:
+        _fail(delivery, "No subscriber is registered under this key.", final=True)
+        return Status.FAILED
+    try:
+        if subscriber.transactional:
+            with transaction.atomic():
+                subscriber.handler(delivery.event)
+                _mark_delivered(delivery)
+        else:
+            subscriber.handler(delivery.event)
+            _mark_delivered(delivery)
+    except Exception as error:
+        logger.warning(
+            "Delivery %s of %s to %s failed: %s",
+            delivery.pk, delivery.event.topic, delivery.subscriber, error,
+        )
+        final = delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+        _fail(delivery, f"{type(error).__name__}: {error}", final=final)
+        return Status.FAILED if final else Status.PENDING
+    return Status.DELIVERED
+
+
+def _mark_delivered(delivery: EventDelivery) -> None:
+    EventDelivery.objects.filter(pk=delivery.pk).update(
+        status=Status.DELIVERED, delivered_at=timezone.now(), claimed_until=None, last_error=""
+    )
+
+
+def _fail(delivery: EventDelivery, error: str, *, final: bool) -> None:
+    EventDelivery.objects.filter(pk=delivery.pk).update(
+        status=Status.FAILED if final else Status.PENDING,
+        next_attempt_at=timezone.now() + backoff(delivery.attempts),
+        claimed_until=None,
+        last_error=error[:2000],
+    )
+
+
+def deliver_event(event_id: str) -> dict[str, int]:
+    """Deliver every due delivery of one event; safe to run twice or concurrently."""
+    counts: dict[str, int] = {}
+    now = timezone.now()
+    due = EventDelivery.objects.filter(event_id=event_id).filter(
+        Q(status=Status.PENDING, next_attempt_at__lte=now)
+        | Q(status=Status.RUNNING, claimed_until__lt=now)
+    )
+    for delivery_id in list(due.values_list("pk", flat=True)):
+        if not claim(delivery_id):
+            continue
+        status = deliver(delivery_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def requeue_due_deliveries() -> int:
+    """Periodic sweep: enqueue events whose deliveries are due, retrying or abandoned mid-run."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    due = EventDelivery.objects.filter(
+        Q(status=Status.PENDING, next_attempt_at__lte=now)
+        & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - lease))
+        | Q(status=Status.RUNNING, claimed_until__lt=now)
+    )
+    event_ids = list(due.values_list("event_id", flat=True).distinct()[:1000])
+    if not event_ids:
+        return 0
+    EventDelivery.objects.filter(event_id__in=event_ids).exclude(
+        status=Status.DELIVERED
+    ).update(enqueued_at=now)
+    for event_id in event_ids:
+        _enqueue(event_id)
+    return len(event_ids)
+
+
+def prune_finished_task_results() -> int:
+    """Drop task results older than a week, keeping the task table small."""
+    from django_tasks_db.models import DBTaskResult
+
+    cutoff = timezone.now() - timedelta(days=7)
+    deleted, _ = DBTaskResult.objects.filter(
+        finished_at__lt=cutoff, status__in=["SUCCESSFUL", "FAILED"]
+    ).delete()
+    return deleted

@@ -1,0 +1,47 @@
+"""The left-hand navigation, built from what the signed-in person may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from aftersales.accounts import authz
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url_name: str
+    permission: str | None
+    section: str | Promise
+
+
+NAV_ITEMS: list[NavItem] = [
+    NavItem(_("Home"), "web:home", None, _("Workspace")),
+    NavItem(_("Users"), "accounts:user_list", "accounts.view_user", _("Settings")),
+    NavItem(_("Teams"), "accounts:team_list", "accounts.view_team", _("Settings")),
+    NavItem(_("Business lines"), "accounts:businessline_list", "accounts.view_businessline",
+            _("Settings")),
+    NavItem(_("Roles"), "accounts:role_list", "accounts.view_role", _("Settings")),
+    NavItem(_("API tokens"), "accounts:token_list", None, _("Settings")),
+    NavItem(_("Audit log"), "audit:entry_list", "audit.view_auditentry", _("Settings")),
+]
+
+
+def navigation_for(user: Any, path: str) -> list[dict[str, Any]]:
+    if user is None or not user.is_authenticated or user.kind == "customer":
+        return []
+    sections: dict[str, dict[str, Any]] = {}
+    for item in NAV_ITEMS:
+        if item.permission and not authz.has_permission(user, item.permission):
+            continue
+        url = reverse(item.url_name)
+        key = str(item.section)
+        section = sections.setdefault(key, {"label": item.section, "items": []})
+        active = path == url if url == "/" else path.startswith(url)
+        section["items"].append({"label": item.label, "url": url, "active": active})
+    return list(sections.values())
