@@ -212,6 +212,23 @@ def change_password(*, actor: User, user: User, new_password: str,
 
 
 @transaction.atomic
+def reset_password(*, user: User, new_password: str) -> User:
+    """Finish a password reset proven by the e-mailed link (the link is the authority)."""
+    _validate_password(new_password, user, field="new_password1")
+    user.set_password(new_password)
+    user.session_version = F("session_version") + 1
+    user.save(update_fields=["password", "session_version", "updated_at"])
+    user.refresh_from_db()
+    audit.record(actor=user, action=AuditEntry.Action.SECURITY, obj=user, verb="password_reset")
+    return user
+
+
+def record_password_reset_requested(*, email: str) -> None:
+    audit.record(actor=None, action=AuditEntry.Action.SECURITY, verb="password_reset_requested",
+                 object_type="accounts.user", object_repr=email.strip().lower()[:200])
+
+
+@transaction.atomic
 def end_all_sessions(*, actor: User, user: User) -> User:
     if actor.pk != user.pk:
         authz.require_permission(actor, "accounts.manage_security", user)
