@@ -31,7 +31,9 @@ class AccountsConfig(AppConfig):
         authz.register_scope(
             User,
             authz.ScopeRule(
-                owner="pk", team="team_memberships__team", business_line="business_lines",
+                owner="pk", team="team_memberships__team",
+                # A person belongs to a line directly or through a team of that line.
+                business_line=("business_lines", "team_memberships__team__business_line"),
                 many=True,
             ),
         )
@@ -46,7 +48,10 @@ class AccountsConfig(AppConfig):
             ApiToken,
             authz.ScopeRule(
                 owner="user", team="user__team_memberships__team",
-                business_line="user__business_lines", many=True,
+                business_line=(
+                    "user__business_lines", "user__team_memberships__team__business_line",
+                ),
+                many=True,
             ),
         )
         authz.register_scope(Role, authz.ScopeRule())

@@ -35,12 +35,13 @@ class ScopeRule:
     """How a model's rows relate to a user: lookups from the row to its owner, team, line.
 
     A lookup may cross a many-valued relation; set ``many=True`` then, so ``restrict`` filters
-    through a subquery and never returns a row twice.
+    through a subquery and never returns a row twice. Each level may name several lookups (a
+    tuple): a row belongs to a business line directly or through one of its teams, for example.
     """
 
-    owner: str | None = None
-    team: str | None = None
-    business_line: str | None = None
+    owner: str | tuple[str, ...] | None = None
+    team: str | tuple[str, ...] | None = None
+    business_line: str | tuple[str, ...] | None = None
     many: bool = False
 
 
@@ -67,7 +68,6 @@ def register_field_rule(
 
 
 # --- What the actor holds ---------------------------------------------------------------------
-
 
 
 def _token_scopes(user: Any) -> list[str] | None:
@@ -159,7 +159,9 @@ def business_line_ids(user: Any) -> list[int]:
     if cached is None:
         direct = set(user.business_lines.values_list("pk", flat=True))
         via_teams = set(
-            TeamMembership.objects.filter(user=user).values_list("team__business_line_id", flat=True)
+            TeamMembership.objects.filter(user=user).values_list(
+                "team__business_line_id", flat=True
+            )
         )
         cached = sorted(direct | via_teams)
         user._aftersales_line_ids = cached
@@ -175,18 +177,26 @@ def scope_filter(user: Any, model: type[models.Model], scope: str) -> Q | None:
         # A model without a scope rule is configuration-like: only an "all" grant reaches it.
         return Q(pk__in=[])
     condition = Q(pk__in=[])
-    if rule.owner:
-        condition |= Q(**{rule.owner: user.pk})
-    if SCOPE_RANK[scope] >= SCOPE_RANK[Scope.TEAMS] and rule.team:
-        condition |= Q(**{f"{rule.team}__in": team_ids(user)})
-    if SCOPE_RANK[scope] >= SCOPE_RANK[Scope.BUSINESS_LINES] and rule.business_line:
-        condition |= Q(**{f"{rule.business_line}__in": business_line_ids(user)})
+    for lookup in _lookups(rule.owner):
+        condition |= Q(**{lookup: user.pk})
+    if SCOPE_RANK[scope] >= SCOPE_RANK[Scope.TEAMS]:
+        for lookup in _lookups(rule.team):
+            condition |= Q(**{f"{lookup}__in": team_ids(user)})
+    if SCOPE_RANK[scope] >= SCOPE_RANK[Scope.BUSINESS_LINES]:
+        for lookup in _lookups(rule.business_line):
+            condition |= Q(**{f"{lookup}__in": business_line_ids(user)})
     return condition
 
 
-def restrict(queryset: models.QuerySet[M], user: Any, codename: str | None = None) -> (
-    models.QuerySet[M]
-):
+def _lookups(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return (value,) if isinstance(value, str) else value
+
+
+def restrict(
+    queryset: models.QuerySet[M], user: Any, codename: str | None = None
+) -> models.QuerySet[M]:
     """Narrow ``queryset`` to the rows ``user`` may ``codename`` (default: view)."""
     model = queryset.model
     codename = codename or view_codename(model)
