@@ -11,13 +11,19 @@ class OutboxConfig(AppConfig):
         from datetime import timedelta
 
         from aftersales.accounts.catalog import register_object_type
-        from aftersales.outbox import scheduler, services
+        from aftersales.outbox import conf, scheduler, services
 
         register_object_type("outbox", "outboxevent", _("Domain events"), actions=("view",))
+        sweep = timedelta(seconds=conf.sweep_seconds())
         scheduler.register_periodic(
             "outbox.requeue_due_deliveries",
-            every=timedelta(seconds=30),
+            every=sweep,
             function=services.requeue_due_deliveries,
+        )
+        scheduler.register_periodic(
+            "outbox.fail_abandoned_tasks",
+            every=sweep,
+            function=services.fail_abandoned_tasks,
         )
         scheduler.register_periodic(
             "outbox.prune_finished_tasks",

@@ -38,6 +38,11 @@ def register_subscriber(
     _SUBSCRIBERS[key] = Subscriber(key, topics, handler, transactional)
 
 
+def unregister_subscriber(key: str) -> None:
+    """Forget a subscriber; for tests and plugins that come and go."""
+    _SUBSCRIBERS.pop(key, None)
+
+
 def subscribers_for(topic: str) -> list[Subscriber]:
     return [s for s in _SUBSCRIBERS.values() if s.wants(topic)]
 

@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from aftersales.outbox import registry
+from aftersales.outbox import conf, registry
 from aftersales.outbox.models import EventDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -29,22 +29,36 @@ def emit(
     actor: Any = None,
     payload: dict[str, Any] | None = None,
 ) -> OutboxEvent:
-    """Record ``topic`` about ``obj`` in the current transaction; deliver once it commits."""
-    event = OutboxEvent.objects.create(
-        topic=topic,
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        actor_id=actor.pk if actor is not None and getattr(actor, "is_authenticated", False)
-        else None,
-        payload=payload or {},
-    )
-    subscribers = registry.subscribers_for(topic)
-    if subscribers:
-        now = timezone.now()
-        EventDelivery.objects.bulk_create(
-            [EventDelivery(event=event, subscriber=s.key, enqueued_at=now) for s in subscribers]
+    """Record ``topic`` about ``obj`` in the current transaction; deliver once it commits.
+
+    The event and its deliveries are written atomically (a savepoint inside the caller's
+    transaction), and the delivery task is enqueued only after the outermost commit: a
+    rolled-back change leaves neither rows nor a task behind.
+    """
+    with transaction.atomic():
+        event = OutboxEvent.objects.create(
+            topic=topic,
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            actor_id=actor.pk
+            if actor is not None and getattr(actor, "is_authenticated", False)
+            else None,
+            payload=payload or {},
         )
-        transaction.on_commit(lambda: _enqueue(event.pk))
+        subscribers = registry.subscribers_for(topic)
+        if subscribers:
+            now = timezone.now()
+            # enqueued_at == next_attempt_at: "enqueued for the attempt that is due", so the
+            # sweep leaves it alone unless the task is lost (see requeue_due_deliveries).
+            EventDelivery.objects.bulk_create(
+                [
+                    EventDelivery(
+                        event=event, subscriber=s.key, next_attempt_at=now, enqueued_at=now
+                    )
+                    for s in subscribers
+                ]
+            )
+            transaction.on_commit(lambda: _enqueue(event.pk))
     return event
 
 
@@ -71,20 +85,27 @@ def claim(delivery_id: int) -> bool:
         status=Status.RUNNING, claimed_until__lt=now
     )
     with transaction.atomic():
-        updated = (
-            EventDelivery.objects.filter(claimable, pk=delivery_id)
-            .update(
-                status=Status.RUNNING,
-                claimed_until=now + lease,
-                claimed_by=WORKER_ID,
-                attempts=F("attempts") + 1,
-            )
+        updated = EventDelivery.objects.filter(claimable, pk=delivery_id).update(
+            status=Status.RUNNING,
+            claimed_until=now + lease,
+            claimed_by=WORKER_ID,
+            attempts=F("attempts") + 1,
         )
     return updated == 1
 
 
+class LeaseLost(Exception):
+    """The delivery was taken over by another worker (this worker's lease ran out)."""
+
+
 def deliver(delivery_id: int) -> str:
-    """Run one claimed delivery; returns its new status."""
+    """Run one claimed delivery; returns its new status.
+
+    The claim's ``attempts`` value is the fencing token: the outcome is written only while the
+    row is still RUNNING under that attempt. A worker whose lease ran out and was taken over
+    therefore cannot mark the delivery done, and a transactional handler's writes are rolled
+    back with the refused mark, so they take effect exactly once.
+    """
     delivery = EventDelivery.objects.select_related("event").get(pk=delivery_id)
     subscriber = registry.get(delivery.subscriber)
     if subscriber is None:
@@ -98,10 +119,21 @@ def deliver(delivery_id: int) -> str:
         else:
             subscriber.handler(delivery.event)
             _mark_delivered(delivery)
+    except LeaseLost:
+        logger.warning(
+            "Delivery %s of %s to %s outlived its lease and was taken over by another worker",
+            delivery.pk,
+            delivery.event.topic,
+            delivery.subscriber,
+        )
+        return Status.RUNNING
     except Exception as error:
         logger.warning(
             "Delivery %s of %s to %s failed: %s",
-            delivery.pk, delivery.event.topic, delivery.subscriber, error,
+            delivery.pk,
+            delivery.event.topic,
+            delivery.subscriber,
+            error,
         )
         final = delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS
         _fail(delivery, f"{type(error).__name__}: {error}", final=final)
@@ -109,14 +141,22 @@ def deliver(delivery_id: int) -> str:
     return Status.DELIVERED
 
 
-def _mark_delivered(delivery: EventDelivery) -> None:
-    EventDelivery.objects.filter(pk=delivery.pk).update(
-        status=Status.DELIVERED, delivered_at=timezone.now(), claimed_until=None, last_error=""
+def _owned(delivery: EventDelivery) -> models.QuerySet[EventDelivery]:
+    return EventDelivery.objects.filter(
+        pk=delivery.pk, status=Status.RUNNING, attempts=delivery.attempts
     )
 
 
+def _mark_delivered(delivery: EventDelivery) -> None:
+    updated = _owned(delivery).update(
+        status=Status.DELIVERED, delivered_at=timezone.now(), claimed_until=None, last_error=""
+    )
+    if updated != 1:
+        raise LeaseLost(delivery.pk)
+
+
 def _fail(delivery: EventDelivery, error: str, *, final: bool) -> None:
-    EventDelivery.objects.filter(pk=delivery.pk).update(
+    _owned(delivery).update(
         status=Status.FAILED if final else Status.PENDING,
         next_attempt_at=timezone.now() + backoff(delivery.attempts),
         claimed_until=None,
@@ -141,23 +181,57 @@ def deliver_event(event_id: str) -> dict[str, int]:
 
 
 def requeue_due_deliveries() -> int:
-    """Periodic sweep: enqueue events whose deliveries are due, retrying or abandoned mid-run."""
+    """Periodic sweep: enqueue events whose deliveries are due, retrying or abandoned mid-run.
+
+    A pending delivery needs a task when it was not enqueued since its retry time was set
+    (``enqueued_at < next_attempt_at``), or when its task seems lost (enqueued a whole lease
+    ago and still pending). A running delivery needs one when its lease ran out: its worker died.
+    """
     now = timezone.now()
     lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    not_enqueued = (
+        Q(enqueued_at__isnull=True)
+        | Q(enqueued_at__lt=F("next_attempt_at"))
+        | Q(enqueued_at__lt=now - lease)
+    )
     due = EventDelivery.objects.filter(
-        Q(status=Status.PENDING, next_attempt_at__lte=now)
-        & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - lease))
+        Q(status=Status.PENDING, next_attempt_at__lte=now) & not_enqueued
         | Q(status=Status.RUNNING, claimed_until__lt=now)
     )
     event_ids = list(due.values_list("event_id", flat=True).distinct()[:1000])
     if not event_ids:
         return 0
-    EventDelivery.objects.filter(event_id__in=event_ids).exclude(
-        status=Status.DELIVERED
-    ).update(enqueued_at=now)
+    EventDelivery.objects.filter(event_id__in=event_ids).exclude(status=Status.DELIVERED).update(
+        enqueued_at=now
+    )
     for event_id in event_ids:
         _enqueue(event_id)
     return len(event_ids)
+
+
+ABANDONED_TASK_ERROR = "aftersales.outbox.services.WorkerLost"
+
+
+def fail_abandoned_tasks() -> int:
+    """Periodic sweep: mark tasks RUNNING for longer than ``OUTBOX_STALE_TASK_SECONDS`` FAILED.
+
+    django-tasks-db leaves the task of a SIGKILLed worker RUNNING forever. The work itself is
+    not lost (the delivery rows are re-enqueued by :func:`requeue_due_deliveries`); this only
+    closes the orphaned task row so dashboards and pruning see it as finished.
+    """
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=conf.stale_task_seconds())
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, started_at__lt=cutoff
+    ).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=now,
+        exception_class_path=ABANDONED_TASK_ERROR,
+        traceback=f"The worker stopped answering: RUNNING since before {cutoff.isoformat()}.",
+    )
 
 
 def prune_finished_task_results() -> int:
