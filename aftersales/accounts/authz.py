@@ -243,3 +243,17 @@ def may_grant(actor: Any, permissions: Iterable[str], scope: str) -> list[str]:
         for codename in permissions
         if codename not in held or SCOPE_RANK[held[codename]] < SCOPE_RANK[scope]
     ]
+
+
+def reaches_beyond(actor: Any, user: Any) -> list[str]:
+    """Codenames ``user`` holds at a wider scope than ``actor`` (empty: actor reaches them all).
+
+    Acting *as* someone (a token for them, their password, their e-mail) is only for an actor
+    who already holds everything they hold; otherwise it would be a way around no-escalation.
+    """
+    held = held_scopes(actor)
+    return [
+        codename
+        for codename, scope in held_scopes(user).items()
+        if codename not in held or SCOPE_RANK[held[codename]] < SCOPE_RANK[scope]
+    ]

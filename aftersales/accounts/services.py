@@ -70,6 +70,19 @@ def _validate_password(password: str, user: User | None, field: str = "password"
         raise DomainError("password_invalid", field=field, message=" ".join(error.messages)) from None
 
 
+def _refuse_acting_above(actor: Any, user: User) -> None:
+    """Refuse to take over someone who holds more than the actor (see authz.reaches_beyond)."""
+    if getattr(actor, "pk", None) == user.pk:
+        return
+    if authz.reaches_beyond(actor, user):
+        raise PermissionDenied(
+            "target_outranks_actor", field="user",
+            message=_("%(user)s holds permissions you do not hold yourself, so you cannot do "
+                      "this for them."),
+            params={"user": user.username},
+        )
+
+
 def _check_version(obj: Any, expected: int | None) -> None:
     if expected is not None and obj.version != expected:
         raise Conflict("version_mismatch", field="version")
@@ -134,6 +147,9 @@ def update_user(
                           message=_("This field cannot be changed here."))
     user = User.objects.select_for_update().get(pk=user.pk)
     _check_version(user, expected_version)
+    if "email" in changes and (changes["email"] or "") != user.email:
+        # The e-mail receives password resets: changing it would take the account over.
+        _refuse_acting_above(actor, user)
     if "email" in changes and changes["email"] and User.objects.filter(
         email__iexact=changes["email"]
     ).exclude(pk=user.pk).exists():
@@ -178,6 +194,7 @@ def set_user_active(*, actor: Any, user: User, is_active: bool) -> User:
     if user.pk == getattr(actor, "pk", None) and not is_active:
         raise DomainError("cannot_deactivate_self", field="is_active",
                           message=_("You cannot deactivate yourself."))
+    _refuse_acting_above(actor, user)
     before = user.is_active
     User.objects.filter(pk=user.pk).update(
         is_active=is_active, session_version=F("session_version") + 1, version=F("version") + 1
@@ -202,6 +219,7 @@ def change_password(*, actor: User, user: User, new_password: str,
                               message=_("The current password is not correct."))
     else:
         authz.require_permission(actor, "accounts.manage_security", user)
+        _refuse_acting_above(actor, user)
     _validate_password(new_password, user, field="new_password")
     user.set_password(new_password)
     user.session_version = F("session_version") + 1
@@ -232,6 +250,7 @@ def record_password_reset_requested(*, email: str) -> None:
 def end_all_sessions(*, actor: User, user: User) -> User:
     if actor.pk != user.pk:
         authz.require_permission(actor, "accounts.manage_security", user)
+        _refuse_acting_above(actor, user)
     User.objects.filter(pk=user.pk).update(session_version=F("session_version") + 1)
     user.refresh_from_db()
     audit.record(actor=actor, action=AuditEntry.Action.SECURITY, obj=user, verb="sessions_ended")
@@ -328,6 +347,7 @@ def verify_second_factor(*, user: User, code: str) -> bool:
 def disable_totp(*, actor: User, user: User) -> User:
     if actor.pk != user.pk:
         authz.require_permission(actor, "accounts.manage_security", user)
+        _refuse_acting_above(actor, user)
     elif requires_two_factor(user):
         raise DomainError("two_factor_required",
                           message=_("Your role requires two-factor login."))
@@ -467,6 +487,14 @@ def _widest_grant(role: Role) -> str | None:
 
 def _refuse_escalation(actor: Any, permissions: Iterable[str], scope: str) -> None:
     beyond = authz.may_grant(actor, permissions, scope)
+    if beyond and all(authz.scope_for(actor, codename) for codename in beyond):
+        # Every permission is held, only not that widely: the scope is what is at fault.
+        raise PermissionDenied(
+            "cannot_grant_wider_scope", field="scope",
+            message=_("You hold these permissions at a narrower data scope only: "
+                      "%(permissions)s"),
+            params={"permissions": ", ".join(beyond[:5])},
+        )
     if beyond:
         raise PermissionDenied(
             "cannot_grant_unheld_permission", field="permissions",
@@ -510,7 +538,8 @@ def update_role(*, actor: Any, role: Role, changes: dict[str, Any],
     authz.require_permission(actor, "accounts.change_role", role)
     role = Role.objects.select_for_update().get(pk=role.pk)
     if role.is_system:
-        raise DomainError("role_read_only", message=_("Predefined roles cannot be edited; copy one."))
+        raise PermissionDenied("role_read_only", field="is_system",
+                               message=_("Predefined roles cannot be edited; copy one."))
     _check_version(role, expected_version)
     allowed = {"name", "description", "permissions", "requires_two_factor"}
     fields = [f for f in changes if f in allowed]
@@ -536,7 +565,8 @@ def update_role(*, actor: Any, role: Role, changes: dict[str, Any],
 def delete_role(*, actor: Any, role: Role) -> None:
     authz.require_permission(actor, "accounts.delete_role", role)
     if role.is_system:
-        raise DomainError("role_read_only", message=_("Predefined roles cannot be deleted."))
+        raise PermissionDenied("role_read_only", field="is_system",
+                               message=_("Predefined roles cannot be deleted."))
     if role.grants.exists():
         raise DomainError("role_in_use", message=_("The role is still granted to users."))
     audit.record(actor=actor, action=AuditEntry.Action.PERMISSION_CHANGED, obj=role,
@@ -610,6 +640,13 @@ def create_token(
     if getattr(actor, "pk", None) != user.pk:
         authz.require_permission(actor, "accounts.add_apitoken")
         authz.require_permission(actor, "accounts.change_user", user)
+        if user.kind != User.Kind.INTEGRATION:
+            # A token for a colleague would let the actor act as that colleague.
+            raise PermissionDenied(
+                "token_for_integration_only", field="user",
+                message=_("Tokens for someone else can only be issued to integration users."),
+            )
+        _refuse_acting_above(actor, user)
     if not name.strip():
         raise DomainError("required", field="name", message=_("This field is required."))
     if user.kind == User.Kind.CUSTOMER:
