@@ -31,7 +31,14 @@ _JOBS: dict[str, PeriodicJob] = {}
 
 
 def register_periodic(name: str, *, every: timedelta, function: Callable[[], object]) -> None:
+    if every.total_seconds() < 1:
+        raise ValueError("A periodic job runs at most once a second.")
     _JOBS[name] = PeriodicJob(name=name, every=every, function=function)
+
+
+def unregister_periodic(name: str) -> None:
+    """Forget a periodic job; for tests and plugins that come and go."""
+    _JOBS.pop(name, None)
 
 
 def jobs() -> dict[str, PeriodicJob]:
@@ -43,18 +50,23 @@ def slot_of(job: PeriodicJob) -> int:
 
 
 def tick(worker_id: str = "") -> list[str]:
-    """Claim and enqueue the jobs due now; returns the names this caller fired."""
+    """Claim and enqueue the jobs due now; returns the names this caller fired.
+
+    The ``(job, slot)`` row and the task row are written in one transaction: either this
+    caller claims the slot and the job is enqueued, or neither happens (a crash in between
+    cannot lose the period, and a loser of the race enqueues nothing).
+    """
     from aftersales.outbox.tasks import run_periodic
 
     fired: list[str] = []
-    for job in _JOBS.values():
+    for job in list(_JOBS.values()):
         slot = slot_of(job)
         try:
             with transaction.atomic():
                 PeriodicRun.objects.create(job=job.name, slot=slot, fired_by=worker_id[:64])
+                run_periodic.enqueue(job.name)
         except IntegrityError:
             continue
-        run_periodic.enqueue(job.name)
         fired.append(job.name)
     if fired:
         cutoff = timezone.now() - timedelta(days=2)
