@@ -13,7 +13,13 @@ from ninja import Field, Query, Router, Schema
 
 from aftersales.accounts import authz, catalog, selectors, services
 from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
-from aftersales.api.common import PageOut, PreconditionFailed, csv_response, etag_of, expected_version
+from aftersales.api.common import (
+    PageOut,
+    PreconditionFailed,
+    csv_response,
+    etag_of,
+    expected_version,
+)
 from aftersales.api.pagination import paginate
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
@@ -233,6 +239,16 @@ def team_out(team: Team) -> dict[str, Any]:
     }
 
 
+def _changes(payload: Schema, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The fields the client sent. ``null`` only clears what may be empty (a team's lead)."""
+    changes = payload.dict(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None and field not in nullable:
+            raise DomainError("null_not_allowed", field=field,
+                              message=_("This field cannot be null."))
+    return changes
+
+
 def _with_etag(response: HttpResponse, version: int) -> None:
     response["ETag"] = etag_of(version)
 
@@ -339,9 +355,9 @@ def update_user(request: HttpRequest, user_id: int, payload: UserPatch,
     version = expected_version(request)
     if version is not None and version != user.version:
         raise PreconditionFailed("version_mismatch", field="If-Match")
-    changes = payload.dict(exclude_unset=True)
+    changes = _changes(payload)
     if "business_lines" in changes:
-        changes["business_lines"] = _visible_lines(request.user, changes["business_lines"] or [])
+        changes["business_lines"] = _visible_lines(request.user, changes["business_lines"])
     user = services.update_user(actor=request.user, user=user, changes=changes,
                                 expected_version=version)
     user = _users(request.user).get(pk=user.pk)
@@ -418,7 +434,7 @@ def get_team(request: HttpRequest, team_id: int) -> dict[str, Any]:
 @router.patch("/teams/{team_id}", response=TeamOut, tags=["teams"])
 def update_team(request: HttpRequest, team_id: int, payload: TeamPatch) -> dict[str, Any]:
     team = get_object_or_404(_teams(request.user), pk=team_id)
-    changes = payload.dict(exclude_unset=True)
+    changes = _changes(payload, nullable=frozenset({"lead_id"}))
     if "lead_id" in changes:
         lead_id = changes.pop("lead_id")
         changes["lead"] = _visible_users(request.user, [lead_id], "lead_id")[0] if lead_id \
@@ -466,7 +482,7 @@ def update_business_line(request: HttpRequest, line_id: int,
                          payload: BusinessLinePatch) -> BusinessLine:
     line = get_object_or_404(selectors.business_lines_visible_to(request.user), pk=line_id)
     return services.update_business_line(actor=request.user, line=line,
-                                         changes=payload.dict(exclude_unset=True))
+                                         changes=_changes(payload))
 
 
 # --- Roles and permissions ---------------------------------------------------------------------
@@ -519,7 +535,7 @@ def update_role(request: HttpRequest, role_id: int, payload: RolePatch,
     if version is not None and version != role.version:
         raise PreconditionFailed("version_mismatch", field="If-Match")
     role = services.update_role(actor=request.user, role=role,
-                                changes=payload.dict(exclude_unset=True),
+                                changes=_changes(payload),
                                 expected_version=version)
     _with_etag(response, role.version)
     return role_out(role)

@@ -156,14 +156,24 @@ def update_user(
         raise DomainError("email_taken", field="email", message=_("This e-mail is already used."))
     if "language" in changes and changes["language"] not in ("", *dict(settings.LANGUAGES)):
         raise DomainError("invalid_choice", field="language", message=_("Not a valid choice."))
+    for field in USER_EDITABLE:
+        if field in changes and not isinstance(changes[field], str):
+            raise DomainError("invalid", field=field, message=_("Enter text."))
     before = audit.snapshot(user)
     before["business_lines"] = sorted(user.business_lines.values_list("pk", flat=True))
-    fields = [f for f in changes if f in USER_EDITABLE]
+    # Only real changes count: a form sent back unchanged must not bump the version (and so
+    # break other people's If-Match) nor announce an update that did not happen.
+    fields = [f for f in USER_EDITABLE if f in changes and changes[f] != getattr(user, f)]
+    lines_changed = "business_lines" in changes and sorted(
+        getattr(line, "pk", line) for line in changes["business_lines"]
+    ) != before["business_lines"]
+    if not fields and not lines_changed:
+        return user
     for field in fields:
         setattr(user, field, changes[field])
     user.version = F("version") + 1
     user.save(update_fields=[*fields, "version", "updated_at"])
-    if "business_lines" in changes:
+    if lines_changed:
         user.business_lines.set(changes["business_lines"])
     user.refresh_from_db()
     after = audit.snapshot(user)

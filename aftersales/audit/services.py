@@ -15,6 +15,7 @@ from aftersales.core import context
 
 Action = AuditEntry.Action
 _SECRET_FIELDS = {"password", "totp_secret", "key_hash", "secret"}
+_BOOKKEEPING = {"updated_at", "version"}
 
 
 def _plain(value: Any) -> Any:
@@ -45,9 +46,13 @@ def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Only the keys whose values differ, as (before, after)."""
-    keys = [k for k in after if before.get(k) != after.get(k)]
-    keys += [k for k in before if k not in after]
+    """Only the keys whose values differ, as (before, after).
+
+    Bookkeeping columns (``updated_at``, ``version``) change with every save; they say nothing
+    about what was changed, so they never make an entry on their own.
+    """
+    keys = [k for k in after if before.get(k) != after.get(k) and k not in _BOOKKEEPING]
+    keys += [k for k in before if k not in after and k not in _BOOKKEEPING]
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 
