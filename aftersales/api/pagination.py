@@ -32,17 +32,24 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _invalid_cursor() -> DomainError:
+    return DomainError("invalid_cursor", field="cursor",
+                       message=_("The cursor is not valid; start from the first page."))
+
+
 def _decode(cursor: str) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError):
-        raise DomainError("invalid_cursor", field="cursor",
-                          message=_("The cursor is not valid; start from the first page.")) from None
+        raise _invalid_cursor() from None
     if not isinstance(values, list) or len(values) != 2:
-        raise DomainError("invalid_cursor", field="cursor",
-                          message=_("The cursor is not valid; start from the first page."))
+        raise _invalid_cursor()
     return values
+
+
+def _is_whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def paginate(
@@ -66,6 +73,9 @@ def paginate(
     queryset = queryset.order_by(*ordering)
     if cursor:
         last_value, last_pk = _decode(cursor)
+        if order_field == "pk" and not _is_whole_number(last_pk):
+            # A hand-made cursor must not reach the database as a text or a boolean key.
+            raise _invalid_cursor()
         compare = "lt" if descending else "gt"
         if order_field == "pk":
             queryset = queryset.filter(**{f"pk__{compare}": last_pk})
