@@ -1,0 +1,3 @@
+from tests.api.support import fast_hashing
+
+__all__ = ["fast_hashing"]
