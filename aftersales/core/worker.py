@@ -12,7 +12,7 @@ import socket
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Worker
 
 from aftersales.outbox import scheduler
@@ -33,6 +33,14 @@ def make_task_worker(*, interval: float = 0.5, identity: str | None = None,
     )
 
 
+def tick_once(identity: str) -> list[str]:
+    """Fire the periodic jobs that are due now (once per period across all workers)."""
+    fired = scheduler.tick(identity)
+    if fired:
+        logger.info("Scheduler fired %s", ", ".join(fired))
+    return fired
+
+
 class SchedulerThread(threading.Thread):
     """Calls :func:`scheduler.tick` every ``SCHEDULER_TICK_SECONDS`` until stopped."""
 
@@ -46,14 +54,15 @@ class SchedulerThread(threading.Thread):
         while not self.stopping.is_set():
             try:
                 close_old_connections()
-                fired = scheduler.tick(self.identity)
-                if fired:
-                    logger.info("Scheduler fired %s", ", ".join(fired))
+                tick_once(self.identity)
             except Exception:
                 logger.exception("Scheduler tick failed")
             finally:
                 close_old_connections()
             self.stopping.wait(self.period)
+        # Connections are per thread: a stopped thread must close its own, or it lingers
+        # (CONN_MAX_AGE keeps it open) and blocks e.g. dropping the database.
+        connections.close_all()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -70,7 +79,7 @@ class TaskThread(threading.Thread):
         try:
             self.worker.run()
         finally:
-            close_old_connections()
+            connections.close_all()
 
     def stop(self) -> None:
         self.worker.running = False

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from aftersales.outbox import registry
 from aftersales.outbox.models import OutboxEvent
-from tests.support.probe import handlers as probe_handlers
+from tests.support.fixtures import probe, trace_file, trace_lines  # noqa: F401
 
 Handler = Callable[[OutboxEvent], None]
 
@@ -33,20 +32,3 @@ def subscribe() -> Iterator[Callable[..., str]]:
     yield add
     for key in keys:
         registry.unregister_subscriber(key)
-
-
-@pytest.fixture
-def probe() -> Iterator[None]:
-    """The file probe (``probe.*`` topics), as worker subprocesses load it."""
-    probe_handlers.register()
-    yield
-    probe_handlers.unregister()
-
-
-@pytest.fixture
-def trace_file(tmp_path: Path) -> Path:
-    return tmp_path / "trace.txt"
-
-
-def trace_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []

@@ -14,9 +14,9 @@ from django_tasks_db.models import DBTaskResult
 
 from aftersales.outbox import services
 from aftersales.outbox.models import EventDelivery, OutboxEvent, PeriodicRun
-from tests.outbox.conftest import trace_lines
 from tests.support import processes
 from tests.support.db import audit_truncate_allowed  # noqa: F401 - fixture
+from tests.support.fixtures import trace_lines
 
 pytestmark = [
     pytest.mark.slow,

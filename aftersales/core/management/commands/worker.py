@@ -35,7 +35,11 @@ class Command(BaseCommand):
             batch=options["batch"],
         )
         scheduler = None
-        if not options["no_scheduler"]:
+        if options["batch"] and not options["no_scheduler"]:
+            # One tick, then drain: a cron-driven `worker --batch` still fires the periodic jobs
+            # that are due, and the queue it drains is not refilled behind its back.
+            worker.tick_once(identity)
+        elif not options["no_scheduler"]:
             scheduler = worker.SchedulerThread(identity)
             scheduler.start()
         self.stdout.write(f"Worker {identity} started.")
