@@ -1,4 +1,55 @@
 from django.urls import path
 
+from aftersales.accounts import views
+
 app_name = "accounts"
-urlpatterns: list = []
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("language/", views.set_language, name="set_language"),
+    path("two-factor/", views.two_factor, name="two_factor"),
+    path("two-factor/setup/", views.two_factor_setup, name="two_factor_setup"),
+    path("two-factor/disable/", views.two_factor_disable, name="two_factor_disable"),
+    path("password/", views.password_change, name="password_change"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/sent/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("profile/", views.profile, name="profile"),
+    path("profile/sessions/end/", views.end_sessions, name="end_sessions"),
+    path("users/", views.user_list, name="user_list"),
+    path("users/new/", views.user_create, name="user_create"),
+    path("users/<int:pk>/", views.user_detail, name="user_detail"),
+    path("users/<int:pk>/edit/", views.user_edit, name="user_edit"),
+    path("users/<int:pk>/active/", views.user_set_active, name="user_set_active"),
+    path("users/<int:pk>/roles/", views.user_grant_role, name="user_grant_role"),
+    path(
+        "users/<int:pk>/roles/<int:role_pk>/revoke/",
+        views.user_revoke_role,
+        name="user_revoke_role",
+    ),
+    path("teams/", views.team_list, name="team_list"),
+    path("teams/new/", views.team_create, name="team_create"),
+    path("teams/<int:pk>/", views.team_detail, name="team_detail"),
+    path("teams/<int:pk>/edit/", views.team_edit, name="team_edit"),
+    path("teams/<int:pk>/members/", views.team_members, name="team_members"),
+    path("business-lines/", views.businessline_list, name="businessline_list"),
+    path("business-lines/new/", views.businessline_create, name="businessline_create"),
+    path("business-lines/<int:pk>/edit/", views.businessline_edit, name="businessline_edit"),
+    path("roles/", views.role_list, name="role_list"),
+    path("roles/<int:pk>/", views.role_detail, name="role_detail"),
+    path("roles/<int:pk>/copy/", views.role_copy, name="role_copy"),
+    path("roles/<int:pk>/edit/", views.role_edit, name="role_edit"),
+    path("roles/<int:pk>/delete/", views.role_delete, name="role_delete"),
+    path("tokens/", views.token_list, name="token_list"),
+    path("tokens/new/", views.token_create, name="token_create"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+]
