@@ -1,4 +1,8 @@
 from django.urls import path
 
+from aftersales.audit import views
+
 app_name = "audit"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.entry_list, name="entry_list"),
+]
