@@ -19,6 +19,12 @@ from tests.conftest import PASSWORD
 LOGIN = "/accounts/login/"
 
 
+@pytest.fixture(autouse=True)
+def english(settings):  # type: ignore[no-untyped-def]
+    """Assertions read the English source strings; a browser without a preference gets them."""
+    settings.LANGUAGE_CODE = "en"
+
+
 def login_rows(action: str) -> list[tuple[str, str]]:
     return list(
         AuditEntry.objects.filter(action=action).order_by("pk").values_list("verb", "object_repr")
@@ -297,6 +303,7 @@ def test_browser_language_picks_chinese(client, db):
     page = client.get(LOGIN, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
     # then
     assert '<html lang="zh-Hans">' in page.content.decode()
+    assert "<h1>登录</h1>" in page.content.decode()
 
 
 # --- Passwords ------------------------------------------------------------------------------------

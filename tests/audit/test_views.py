@@ -12,6 +12,12 @@ from aftersales.audit.views import PAGE_SIZE
 URL = "/settings/audit/"
 
 
+@pytest.fixture(autouse=True)
+def english(settings):  # type: ignore[no-untyped-def]
+    """Assertions read the English source strings; a browser without a preference gets them."""
+    settings.LANGUAGE_CODE = "en"
+
+
 @pytest.fixture
 def auditor(make_user, admin_user):  # type: ignore[no-untyped-def]
     """Reads the audit log, without IP addresses and without export."""

@@ -14,6 +14,12 @@ from aftersales.accounts import services as accounts
 from aftersales.accounts.models import Role, User
 
 
+@pytest.fixture(autouse=True)
+def english(settings):  # type: ignore[no-untyped-def]
+    """Assertions read the English source strings; a browser without a preference gets them."""
+    settings.LANGUAGE_CODE = "en"
+
+
 class InlineCodeFinder(HTMLParser):
     """Collects what a strict CSP (no inline script or style) would block."""
 
