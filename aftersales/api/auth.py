@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils import translation
 from ninja.security import APIKeyCookie, HttpBearer
 
 from aftersales.accounts import services as accounts
@@ -23,6 +25,10 @@ class TokenAuth(HttpBearer):
         user._api_token_id = api_token.pk
         request.user = user
         request.api_token = api_token  # type: ignore[attr-defined]
+        # UserLanguageMiddleware ran before the token was known: apply the person's choice now.
+        if user.language and user.language in dict(settings.LANGUAGES):
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
         return user
 
 
