@@ -1,0 +1,124 @@
+"""Playwright fixtures: a headless system Chromium driving the live server."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
+# itself (fixtures creating users) are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+_TRIGGERS = importlib.import_module("aftersales.audit.migrations.0002_append_only_triggers")
+
+
+class _TriggerEditor:
+    """Just enough of a schema editor for the trigger functions of the audit migration."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_log_yields_to_e2e_flush() -> Iterator[None]:
+    """The live server needs transactional tests, which end with a flush that the audit log's
+    append-only triggers refuse: lift the triggers for that flush only.
+
+    Same approach as tests/api/conftest.py. TODO(#2): drop once tests/conftest.py does it.
+    """
+    operations = type(connections["default"].ops)
+    original = operations.execute_sql_flush
+
+    def execute_sql_flush(self: Any, sql_list: list[str]) -> None:
+        editor = _TriggerEditor(self.connection)
+        _TRIGGERS.drop_triggers(None, editor)
+        try:
+            original(self, sql_list)
+        finally:
+            _TRIGGERS.create_triggers(None, editor)
+
+    operations.execute_sql_flush = execute_sql_flush
+    yield
+    operations.execute_sql_flush = original
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    if not Path(settings.VITE_MANIFEST).exists():
+        pytest.fail(
+            f"The front end is not built ({settings.VITE_MANIFEST} is missing): "
+            "run `npm ci && npm run build` in the repository root first."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class ConsoleLog:
+    """Console messages of a page; CSP violations show up here as errors."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def record(self, message: Any) -> None:
+        self.messages.append(f"{message.type}: {message.text}")
+
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.messages if "Content Security Policy" in m]
+
+    def errors(self) -> list[str]:
+        return [m for m in self.messages if m.startswith("error:")]
+
+
+@pytest.fixture
+def browser_page(chromium_browser: Any) -> Iterator[Any]:
+    """page_factory(locale=..., viewport=...) → (page, console log); closed after the test."""
+    contexts: list[Any] = []
+
+    def make(locale: str = "zh-CN", viewport: dict[str, int] | None = None) -> tuple[Any, Any]:
+        context = chromium_browser.new_context(
+            locale=locale, viewport=viewport or {"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        log = ConsoleLog()
+        page.on("console", log.record)
+        page.on("pageerror", lambda error: log.messages.append(f"error: {error}"))
+        return page, log
+
+    yield make
+    for context in contexts:
+        context.close()
