@@ -448,7 +448,7 @@ def test_admin_sees_roles_of_a_user(
     # given
     client = login_client(world["admin"])
     # when
-    response = client.get(f"/api/v1/users/{world['dave'].pk}")
+    response = client.get(f"/api/v1/users/{world['dave'].pk}", HTTP_ACCEPT_LANGUAGE="en")
     # then
     assert body_of(response)["roles"] == [
         {"role_id": world["agent_role"].pk, "role_key": "agent", "role": "Agent", "scope": "teams"},
