@@ -124,7 +124,14 @@ def create_user(
         user.set_password(password)
     else:
         user.set_unusable_password()
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Another request created the same name between the check above and this insert.
+        raise DomainError(
+            "username_taken", field="username", message=_("This username is already taken.")
+        ) from None
     lines = list(business_lines)
     if lines:
         user.business_lines.set(lines)
@@ -663,6 +670,9 @@ def create_token(
         raise DomainError("customer_cannot_hold_tokens", field="user",
                           message=_("Customer contacts cannot hold API tokens."))
     scope_list = [s.strip() for s in scopes if s.strip()] or ["*"]
+    if expires_at is not None and timezone.is_naive(expires_at):
+        # A time without an offset means the installation's time zone, as on every form.
+        expires_at = timezone.make_aware(expires_at)
     if expires_at is not None and expires_at <= timezone.now():
         raise DomainError("expiry_in_past", field="expires_at",
                           message=_("The expiry must be in the future."))

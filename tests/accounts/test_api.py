@@ -539,3 +539,20 @@ def test_me_patch_changes_only_the_language(
     assert response.status_code == 200
     assert body_of(response)["language"] == "en"
     assert User.objects.get(pk=agent.pk).language == "en"
+
+
+def test_token_expiry_without_offset_is_read_in_the_installation_time_zone(
+    admin_user: User,
+    login_client: Callable[[User], JsonClient],
+    settings: Any,
+) -> None:
+    # given
+    settings.TIME_ZONE = "Asia/Shanghai"
+    # when
+    response = login_client(admin_user).post_json(
+        "/api/v1/tokens", {"name": "ci", "expires_at": "2030-01-01T08:00:00"}
+    )
+    # then
+    assert response.status_code == 201
+    token = ApiToken.objects.get(name="ci")
+    assert token.expires_at.isoformat() == "2030-01-01T00:00:00+00:00"
