@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from django.conf import settings
@@ -22,7 +23,9 @@ class CallerRateThrottle(BaseThrottle):
 
     def __init__(self, rate: str | None = None) -> None:
         self.rate = rate
-        self._wait: float | None = None
+        # One instance serves every request; under a threaded server (waitress) the wait of
+        # one refused request must not be read as another's.
+        self._local = threading.local()
 
     def caller(self, request: HttpRequest) -> str:
         token = getattr(request, "api_token", None)
@@ -47,9 +50,10 @@ class CallerRateThrottle(BaseThrottle):
                 cache.set(key, 1, timeout=period + 1)
                 count = 1
         if count > limit:
-            self._wait = (window + 1) * period - now
+            self._local.wait = (window + 1) * period - now
             return False
+        self._local.wait = None
         return True
 
     def wait(self) -> float | None:
-        return self._wait
+        return getattr(self._local, "wait", None)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import time_machine
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.test import RequestFactory
 
 from aftersales.accounts.models import User
+from aftersales.api.throttle import CallerRateThrottle
 from tests.api.support import assert_problem
 from tests.conftest import JsonClient
 
@@ -76,3 +80,38 @@ def test_budget_returns_in_the_next_window(
         response = client.get("/api/v1/me")
     # then
     assert response.status_code == 200
+
+
+def test_each_thread_reads_the_wait_of_its_own_refusal(db: None) -> None:
+    """One throttle object serves every thread of the server."""
+    # given
+    throttle = CallerRateThrottle("1/min")
+    factory = RequestFactory()
+    first, second = (
+        factory.get("/", REMOTE_ADDR="192.0.2.1"),
+        factory.get("/", REMOTE_ADDR="192.0.2.2"),
+    )
+    first.user = second.user = AnonymousUser()
+    refused, read_now = threading.Event(), threading.Event()
+    waits: dict[str, float | None] = {}
+
+    def first_caller() -> None:
+        throttle.allow_request(first)
+        throttle.allow_request(first)
+        refused.set()
+        read_now.wait(timeout=10)
+        waits["first"] = throttle.wait()
+
+    with time_machine.travel(START_OF_A_MINUTE.replace(second=10), tick=False):
+        thread = threading.Thread(target=first_caller)
+        thread.start()
+        refused.wait(timeout=10)
+    # when
+    with time_machine.travel(START_OF_A_MINUTE.replace(second=40), tick=False):
+        throttle.allow_request(second)
+        throttle.allow_request(second)
+        waits["second"] = throttle.wait()
+    read_now.set()
+    thread.join(timeout=10)
+    # then
+    assert waits == {"first": 50.0, "second": 20.0}
