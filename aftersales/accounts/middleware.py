@@ -12,7 +12,19 @@ from django.utils import translation
 SECOND_FACTOR_SESSION_KEY = "aftersales_second_factor_pending"
 ENROLMENT_SESSION_KEY = "aftersales_two_factor_enrolment_required"
 
-_ALLOWED_DURING_SECOND_STEP = ("/accounts/", "/static/", "/i18n/", "/healthz", "/readyz")
+# Only the pages that finish (or abandon) the sign-in are reachable before the second step.
+_ALLOWED_DURING_SECOND_STEP = (
+    "/accounts/login/",
+    "/accounts/logout/",
+    "/accounts/two-factor/",
+    "/accounts/language/",
+    "/accounts/password/reset/",
+    "/static/",
+    "/i18n/",
+    "/jsi18n/",
+    "/healthz",
+    "/readyz",
+)
 
 
 class UserLanguageMiddleware:
@@ -41,8 +53,11 @@ class SecondFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
-        if session is not None and request.user.is_authenticated and not request.path.startswith(
-            _ALLOWED_DURING_SECOND_STEP
+        if (
+            session is not None
+            and request.user.is_authenticated
+            and not request.path.startswith("/api/")  # the API answers 401 itself
+            and not request.path.startswith(_ALLOWED_DURING_SECOND_STEP)
         ):
             if session.get(SECOND_FACTOR_SESSION_KEY):
                 return redirect("accounts:two_factor")
