@@ -158,8 +158,9 @@ def business_line_ids(user: Any) -> list[int]:
     cached: list[int] | None = getattr(user, "_aftersales_line_ids", None)
     if cached is None:
         direct = set(user.business_lines.values_list("pk", flat=True))
+        # Like team_ids: a deactivated team no longer carries its members anywhere.
         via_teams = set(
-            TeamMembership.objects.filter(user=user).values_list(
+            TeamMembership.objects.filter(user=user, team__is_active=True).values_list(
                 "team__business_line_id", flat=True
             )
         )

@@ -554,3 +554,25 @@ def test_delegate_may_still_rename_an_administrator_display_name(
     # then
     assert response.status_code == 200
     assert User.objects.get(pk=root.pk).display_name == "The Administrator"
+
+
+def test_deactivated_team_no_longer_carries_its_members_reach(
+    admin_user: User,
+    make_user: Callable[..., User],
+    make_team: Callable[..., Team],
+    make_line: Callable[..., Any],
+) -> None:
+    """Team scope already ignored inactive teams; the business-line scope now does too."""
+    # given
+    line = make_line()
+    old_team, other_team = make_team(line=line), make_team(line=line)
+    viewer = make_user(role="agent", scope="business_lines", teams=[old_team])
+    accounts.update_team(actor=admin_user, team=old_team, changes={"is_active": False})
+    # when
+    reach = authz.business_line_ids(User.objects.get(pk=viewer.pk))
+    visible = authz.restrict(
+        Team.objects.filter(pk=other_team.pk), User.objects.get(pk=viewer.pk)
+    ).count()
+    # then
+    assert reach == []
+    assert visible == 0
