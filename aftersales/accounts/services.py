@@ -33,7 +33,7 @@ from aftersales.audit.models import AuditEntry
 from aftersales.core.errors import Conflict, DomainError, PermissionDenied
 from aftersales.outbox import services as outbox
 
-TOKEN_PREFIX = "as_"
+TOKEN_PREFIX = "as_"  # noqa: S105  (marks our tokens in logs and scanners; not a secret)
 
 
 # --- Predefined roles ------------------------------------------------------------------------
@@ -67,7 +67,9 @@ def _validate_password(password: str, user: User | None, field: str = "password"
     try:
         password_validation.validate_password(password, user)
     except ValidationError as error:
-        raise DomainError("password_invalid", field=field, message=" ".join(error.messages)) from None
+        raise DomainError(
+            "password_invalid", field=field, message=" ".join(error.messages)
+        ) from None
 
 
 def _refuse_acting_above(actor: Any, user: User) -> None:
@@ -135,7 +137,9 @@ def create_user(
     lines = list(business_lines)
     if lines:
         user.business_lines.set(lines)
-    audit.record(actor=actor, action=AuditEntry.Action.CREATED, obj=user, after=audit.snapshot(user))
+    audit.record(
+        actor=actor, action=AuditEntry.Action.CREATED, obj=user, after=audit.snapshot(user)
+    )
     outbox.emit("user.created", user, actor=actor, payload={"username": user.username})
     return user
 
@@ -451,8 +455,10 @@ def update_team(*, actor: Any, team: Team, changes: dict[str, Any]) -> Team:
         with transaction.atomic():
             team.save(update_fields=[*fields, "updated_at"])
     except IntegrityError:
-        raise DomainError("name_taken", field="name",
-                          message=_("This business line already has a team of that name.")) from None
+        raise DomainError(
+            "name_taken", field="name",
+            message=_("This business line already has a team of that name."),
+        ) from None
     if team.lead_id:
         TeamMembership.objects.get_or_create(team=team, user_id=team.lead_id)
     if audit.record_change(actor=actor, obj=team, before=before):

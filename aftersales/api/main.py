@@ -81,7 +81,8 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 
 @api.exception_handler(Exception)
 def on_unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
-    logger.exception("Unhandled API error on %s", request.path)
+    # Pass the error itself: the handler need not run inside the except block that caught it.
+    logger.error("Unhandled API error on %s", request.path, exc_info=error)
     return problem(request, status=500, code="server_error",
                    detail=_("Something went wrong on our side. The error was logged."))
 

@@ -32,3 +32,6 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "key"], name="one_record_per_key")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.state})"
