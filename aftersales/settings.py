@@ -174,6 +174,10 @@ TASKS = {
 OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "60"))
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "12"))
 SCHEDULER_TICK_SECONDS = int(os.environ.get("SCHEDULER_TICK_SECONDS", "30"))
+# How often the sweep re-enqueues due and abandoned deliveries.
+OUTBOX_SWEEP_SECONDS = int(os.environ.get("OUTBOX_SWEEP_SECONDS", "30"))
+# A task RUNNING longer than this is taken for one whose worker died and marked FAILED.
+OUTBOX_STALE_TASK_SECONDS = int(os.environ.get("OUTBOX_STALE_TASK_SECONDS", "3600"))
 
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

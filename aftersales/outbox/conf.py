@@ -1,8 +1,7 @@
-"""Outbox knobs that are not (yet) in ``aftersales/settings.py``.
+"""Outbox knobs, from settings (which read them from the environment).
 
-Each is read from the Django setting of the same name when there is one, otherwise from the
-environment variable of that name, otherwise the default. Tests and benchmarks pass them as
-environment variables to worker subprocesses.
+Falls back to the environment variable, then the default, for settings modules that do not
+define them (tests and benchmarks pass them as environment variables to worker subprocesses).
 """
 
 from __future__ import annotations
