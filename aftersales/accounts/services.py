@@ -85,6 +85,19 @@ def _refuse_acting_above(actor: Any, user: User) -> None:
         )
 
 
+def _refuse_widening_own_reach(actor: Any, added_user_ids: Iterable[int], field: str) -> None:
+    """Teams and business lines decide how far every scoped grant reaches, so nobody may add
+    themselves to one: that would widen their own reach. Someone with scope "all" on
+    everything they hold gains nothing from memberships and may."""
+    if getattr(actor, "pk", None) not in set(added_user_ids):
+        return
+    if any(scope != RoleGrant.Scope.ALL for scope in authz.held_scopes(actor).values()):
+        raise PermissionDenied(
+            "cannot_widen_own_reach", field=field,
+            message=_("Someone else must add you to a team or business line."),
+        )
+
+
 def _check_version(obj: Any, expected: int | None) -> None:
     if expected is not None and obj.version != expected:
         raise Conflict("version_mismatch", field="version")
@@ -180,6 +193,10 @@ def update_user(
     ) != before["business_lines"]
     if not fields and not lines_changed:
         return user
+    if lines_changed and {
+        getattr(line, "pk", line) for line in changes["business_lines"]
+    } - set(before["business_lines"]):
+        _refuse_widening_own_reach(actor, [user.pk], "business_lines")
     for field in fields:
         setattr(user, field, changes[field])
     user.version = F("version") + 1
@@ -428,11 +445,12 @@ def create_team(
     if Team.objects.filter(business_line=business_line, name=name.strip()).exists():
         raise DomainError("name_taken", field="name",
                           message=_("This business line already has a team of that name."))
-    team = Team.objects.create(name=name.strip(), business_line=business_line, lead=lead,
-                               description=description)
     member_list = list(members)
     if lead is not None and lead not in member_list:
         member_list.append(lead)
+    _refuse_widening_own_reach(actor, [u.pk for u in member_list], "members")
+    team = Team.objects.create(name=name.strip(), business_line=business_line, lead=lead,
+                               description=description)
     TeamMembership.objects.bulk_create([TeamMembership(team=team, user=u) for u in member_list])
     after = audit.snapshot(team)
     after["members"] = sorted(u.pk for u in member_list)
@@ -451,6 +469,9 @@ def update_team(*, actor: Any, team: Team, changes: dict[str, Any]) -> Team:
         setattr(team, field, changes[field])
     if "name" in fields and not team.name.strip():
         raise DomainError("required", field="name", message=_("This field is required."))
+    if team.lead_id and team.lead_id != before["lead"]:
+        # The lead joins the team: the same rule as adding a member.
+        _refuse_widening_own_reach(actor, [team.lead_id], "lead")
     try:
         with transaction.atomic():
             team.save(update_fields=[*fields, "updated_at"])
@@ -475,6 +496,7 @@ def set_team_members(*, actor: Any, team: Team, members: Iterable[User]) -> Team
     current = set(team.memberships.values_list("user_id", flat=True))
     if wanted == current:
         return team
+    _refuse_widening_own_reach(actor, wanted - current, "members")
     TeamMembership.objects.filter(team=team, user_id__in=current - wanted).delete()
     TeamMembership.objects.bulk_create(
         [TeamMembership(team=team, user_id=pk) for pk in sorted(wanted - current)]

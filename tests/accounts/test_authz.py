@@ -576,3 +576,145 @@ def test_deactivated_team_no_longer_carries_its_members_reach(
     # then
     assert reach == []
     assert visible == 0
+
+
+@pytest.fixture
+def line_manager(
+    admin_user: User,
+    make_user: Callable[..., User],
+    team_a: Team,
+) -> User:
+    """Manages teams and people of their business line; reaches the line, not all."""
+    role = accounts.create_role(
+        actor=admin_user,
+        key="line-manager",
+        name="Line manager",
+        permissions=[
+            "accounts.view_user",
+            "accounts.change_user",
+            "accounts.view_team",
+            "accounts.add_team",
+            "accounts.change_team",
+            "accounts.view_businessline",
+        ],
+    )
+    user = make_user("line-manager")
+    accounts.grant_role(actor=admin_user, user=user, role=role, scope="business_lines")
+    accounts.update_user(
+        actor=admin_user, user=user, changes={"business_lines": [team_a.business_line]}
+    )
+    return User.objects.get(pk=user.pk)
+
+
+def test_nobody_adds_themself_to_a_team_to_widen_their_reach(
+    line_manager: User,
+    team_a: Team,
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    before = world_state()
+    # when
+    response = login_client(line_manager).put_json(
+        f"/api/v1/teams/{team_a.pk}/members", {"members": [line_manager.pk]}
+    )
+    # then
+    body = assert_problem(response, 403)
+    assert (body["code"], body["errors"][0]["field"]) == ("cannot_widen_own_reach", "members")
+    assert world_state() == before
+
+
+def test_nobody_makes_themself_lead_of_a_team(
+    line_manager: User,
+    team_a: Team,
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    before = world_state()
+    # when
+    response = login_client(line_manager).patch_json(
+        f"/api/v1/teams/{team_a.pk}", {"lead_id": line_manager.pk}
+    )
+    # then
+    body = assert_problem(response, 403)
+    assert body["errors"][0]["field"] == "lead"
+    assert world_state() == before
+
+
+def test_nobody_creates_a_team_with_themself_in_it(
+    line_manager: User,
+    team_a: Team,
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    before = world_state()
+    # when
+    response = login_client(line_manager).post_json(
+        "/api/v1/teams",
+        {
+            "name": "Mine",
+            "business_line_id": team_a.business_line_id,
+            "members": [line_manager.pk],
+        },
+    )
+    # then
+    body = assert_problem(response, 403)
+    assert body["errors"][0]["field"] == "members"
+    assert world_state() == before
+
+
+def test_nobody_adds_a_business_line_to_themself(
+    admin_user: User,
+    line_manager: User,
+    make_line: Callable[..., Any],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    other_line = make_line()
+    role = accounts.create_role(
+        actor=admin_user,
+        key="line-reader",
+        name="Line reader",
+        permissions=["accounts.view_businessline"],
+    )
+    accounts.grant_role(actor=admin_user, user=line_manager, role=role, scope="all")
+    lines = [line_manager.business_lines.get().pk, other_line.pk]
+    before = world_state()
+    # when
+    response = login_client(line_manager).patch_json(
+        f"/api/v1/users/{line_manager.pk}", {"business_lines": lines}
+    )
+    # then
+    body = assert_problem(response, 403)
+    assert body["errors"][0]["field"] == "business_lines"
+    assert world_state() == before
+
+
+def test_line_manager_still_staffs_teams_with_others(
+    line_manager: User,
+    team_a: Team,
+    make_user: Callable[..., User],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    newcomer = make_user("newcomer", lines=[team_a.business_line])
+    # when
+    response = login_client(line_manager).put_json(
+        f"/api/v1/teams/{team_a.pk}/members", {"members": [newcomer.pk]}
+    )
+    # then
+    assert response.status_code == 200
+    assert body_of(response)["members"] == [newcomer.pk]
+
+
+def test_admin_with_scope_all_may_join_a_team(
+    admin_user: User,
+    team_a: Team,
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # when
+    response = login_client(admin_user).put_json(
+        f"/api/v1/teams/{team_a.pk}/members", {"members": [admin_user.pk]}
+    )
+    # then
+    assert response.status_code == 200
+    assert body_of(response)["members"] == [admin_user.pk]
