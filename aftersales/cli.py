@@ -1,10 +1,10 @@
 """The ``aftersales`` console command: Django's management commands plus our own.
 
-    aftersales run                 migrate, demo data on first run, web server + worker
-    aftersales web                 production web server (gunicorn)
-    aftersales worker              background worker and periodic scheduler
-    aftersales demo                load the demo data
-    aftersales token create NAME   print a new API token for user NAME
+aftersales run                 migrate, demo data on first run, web server + worker
+aftersales web                 production web server (gunicorn)
+aftersales worker              background worker and periodic scheduler
+aftersales demo                load the demo data
+aftersales token create NAME   print a new API token for user NAME
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from aftersales.accounts import authz, catalog, selectors, services
 from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
@@ -210,12 +210,19 @@ class UserListQuery(ListQuery):
 
 def user_out(viewer: Any, user: User) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": user.pk, "username": user.username, "display_name": user.display_name,
-        "email": user.email, "phone": user.phone, "kind": user.kind, "language": user.language,
-        "is_active": user.is_active, "has_two_factor": user.has_two_factor,
+        "id": user.pk,
+        "username": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "phone": user.phone,
+        "kind": user.kind,
+        "language": user.language,
+        "is_active": user.is_active,
+        "has_two_factor": user.has_two_factor,
         "teams": sorted(m.team_id for m in user.team_memberships.all()),
         "business_lines": sorted(b.pk for b in user.business_lines.all()),
-        "version": user.version, "roles": None,
+        "version": user.version,
+        "roles": None,
     }
     if authz.can_read_field(viewer, "accounts.user", "roles"):
         data["roles"] = [
@@ -233,8 +240,12 @@ def _users(viewer: Any):  # type: ignore[no-untyped-def]
 
 def team_out(team: Team) -> dict[str, Any]:
     return {
-        "id": team.pk, "name": team.name, "business_line_id": team.business_line_id,
-        "description": team.description, "lead_id": team.lead_id, "is_active": team.is_active,
+        "id": team.pk,
+        "name": team.name,
+        "business_line_id": team.business_line_id,
+        "description": team.description,
+        "lead_id": team.lead_id,
+        "is_active": team.is_active,
         "members": sorted(m.user_id for m in team.memberships.all()),
     }
 
@@ -244,8 +255,9 @@ def _changes(payload: Schema, nullable: frozenset[str] = frozenset()) -> dict[st
     changes = payload.dict(exclude_unset=True)
     for field, value in changes.items():
         if value is None and field not in nullable:
-            raise DomainError("null_not_allowed", field=field,
-                              message=_("This field cannot be null."))
+            raise DomainError(
+                "null_not_allowed", field=field, message=_("This field cannot be null.")
+            )
     return changes
 
 
@@ -254,8 +266,11 @@ def _with_etag(response: HttpResponse, version: int) -> None:
 
 
 def _unknown_reference(field: str) -> DomainError:
-    return DomainError("unknown_reference", field=field,
-                       message=_("One or more of the referenced objects do not exist."))
+    return DomainError(
+        "unknown_reference",
+        field=field,
+        message=_("One or more of the referenced objects do not exist."),
+    )
 
 
 def _visible_lines(viewer: Any, ids: list[int]) -> list[BusinessLine]:
@@ -299,7 +314,8 @@ def list_users(request: HttpRequest, filters: Query[UserListQuery]) -> dict[str,
     users = _users(request.user)
     if filters.q:
         users = users.filter(
-            Q(username__icontains=filters.q) | Q(display_name__icontains=filters.q)
+            Q(username__icontains=filters.q)
+            | Q(display_name__icontains=filters.q)
             | Q(email__icontains=filters.q)
         )
     if filters.team is not None:
@@ -311,33 +327,49 @@ def list_users(request: HttpRequest, filters: Query[UserListQuery]) -> dict[str,
     if filters.is_active is not None:
         users = users.filter(is_active=filters.is_active)
     page = paginate(users, cursor=filters.cursor, limit=filters.limit)
-    return {"items": [user_out(request.user, u) for u in page.items],
-            "next_cursor": page.next_cursor}
+    return {
+        "items": [user_out(request.user, u) for u in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
-@router.get("/users/export", tags=["users"], summary="All visible users as CSV",
-            response={200: None})
+@router.get(
+    "/users/export", tags=["users"], summary="All visible users as CSV", response={200: None}
+)
 def export_users(request: HttpRequest) -> HttpResponse:
     authz.require_permission(request.user, "accounts.export_user")
     users = authz.restrict(User.objects.all(), request.user, "accounts.export_user").order_by("pk")
-    rows = [(u.pk, u.username, u.display_name, u.email, u.phone, u.kind, u.is_active)
-            for u in users.iterator()]
-    audit.record(actor=request.user, action=AuditEntry.Action.EXPORTED,
-                 object_type="accounts.user", object_repr="users.csv", after={"rows": len(rows)})
-    return csv_response("users.csv",
-                        ["id", "username", "display_name", "email", "phone", "kind", "is_active"],
-                        rows)
+    rows = [
+        (u.pk, u.username, u.display_name, u.email, u.phone, u.kind, u.is_active)
+        for u in users.iterator()
+    ]
+    audit.record(
+        actor=request.user,
+        action=AuditEntry.Action.EXPORTED,
+        object_type="accounts.user",
+        object_repr="users.csv",
+        after={"rows": len(rows)},
+    )
+    return csv_response(
+        "users.csv", ["id", "username", "display_name", "email", "phone", "kind", "is_active"], rows
+    )
 
 
 @router.post("/users", response={201: UserOut}, tags=["users"])
-def create_user(request: HttpRequest, payload: UserIn) -> tuple[int, dict[str, Any]]:
+def create_user(request: HttpRequest, payload: UserIn) -> Status[dict[str, Any]]:
     lines = _visible_lines(request.user, payload.business_lines)
     user = services.create_user(
-        actor=request.user, username=payload.username, password=payload.password,
-        email=payload.email, display_name=payload.display_name, phone=payload.phone,
-        kind=payload.kind, language=payload.language, business_lines=lines,
+        actor=request.user,
+        username=payload.username,
+        password=payload.password,
+        email=payload.email,
+        display_name=payload.display_name,
+        phone=payload.phone,
+        kind=payload.kind,
+        language=payload.language,
+        business_lines=lines,
     )
-    return 201, user_out(request.user, _users(request.user).get(pk=user.pk))
+    return Status(201, user_out(request.user, _users(request.user).get(pk=user.pk)))
 
 
 @router.get("/users/{user_id}", response=UserOut, tags=["users"])
@@ -347,10 +379,15 @@ def get_user(request: HttpRequest, user_id: int, response: HttpResponse) -> dict
     return user_out(request.user, user)
 
 
-@router.patch("/users/{user_id}", response=UserOut, tags=["users"],
-              summary="Change a user (send If-Match to refuse stale edits)")
-def update_user(request: HttpRequest, user_id: int, payload: UserPatch,
-                response: HttpResponse) -> dict[str, Any]:
+@router.patch(
+    "/users/{user_id}",
+    response=UserOut,
+    tags=["users"],
+    summary="Change a user (send If-Match to refuse stale edits)",
+)
+def update_user(
+    request: HttpRequest, user_id: int, payload: UserPatch, response: HttpResponse
+) -> dict[str, Any]:
     user = get_object_or_404(_users(request.user), pk=user_id)
     version = expected_version(request)
     if version is not None and version != user.version:
@@ -358,8 +395,9 @@ def update_user(request: HttpRequest, user_id: int, payload: UserPatch,
     changes = _changes(payload)
     if "business_lines" in changes:
         changes["business_lines"] = _visible_lines(request.user, changes["business_lines"])
-    user = services.update_user(actor=request.user, user=user, changes=changes,
-                                expected_version=version)
+    user = services.update_user(
+        actor=request.user, user=user, changes=changes, expected_version=version
+    )
     user = _users(request.user).get(pk=user.pk)
     _with_etag(response, user.version)
     return user_out(request.user, user)
@@ -379,23 +417,25 @@ def activate_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
     return user_out(request.user, _users(request.user).get(pk=user.pk))
 
 
-@router.post("/users/{user_id}/roles", response={201: UserOut}, tags=["users"],
-             summary="Grant a role with a data scope")
-def grant_role(request: HttpRequest, user_id: int, payload: GrantIn) -> (
-    tuple[int, dict[str, Any]]
-):
+@router.post(
+    "/users/{user_id}/roles",
+    response={201: UserOut},
+    tags=["users"],
+    summary="Grant a role with a data scope",
+)
+def grant_role(request: HttpRequest, user_id: int, payload: GrantIn) -> Status[dict[str, Any]]:
     user = get_object_or_404(_users(request.user), pk=user_id)
     role = get_object_or_404(Role.objects.all(), pk=payload.role_id)
     services.grant_role(actor=request.user, user=user, role=role, scope=payload.scope)
-    return 201, user_out(request.user, _users(request.user).get(pk=user.pk))
+    return Status(201, user_out(request.user, _users(request.user).get(pk=user.pk)))
 
 
 @router.delete("/users/{user_id}/roles/{role_id}", response={204: None}, tags=["users"])
-def revoke_role(request: HttpRequest, user_id: int, role_id: int) -> tuple[int, None]:
+def revoke_role(request: HttpRequest, user_id: int, role_id: int) -> Status[None]:
     user = get_object_or_404(_users(request.user), pk=user_id)
     role = get_object_or_404(Role.objects.all(), pk=role_id)
     services.revoke_role(actor=request.user, user=user, role=role)
-    return 204, None
+    return Status(204, None)
 
 
 # --- Teams -------------------------------------------------------------------------------------
@@ -415,15 +455,23 @@ def list_teams(request: HttpRequest, filters: Query[ListQuery]) -> dict[str, Any
 
 
 @router.post("/teams", response={201: TeamOut}, tags=["teams"])
-def create_team(request: HttpRequest, payload: TeamIn) -> tuple[int, dict[str, Any]]:
-    line = get_object_or_404(selectors.business_lines_visible_to(request.user),
-                             pk=payload.business_line_id)
-    lead = _visible_users(request.user, [payload.lead_id], "lead_id")[0] if payload.lead_id \
-        else None
+def create_team(request: HttpRequest, payload: TeamIn) -> Status[dict[str, Any]]:
+    line = get_object_or_404(
+        selectors.business_lines_visible_to(request.user), pk=payload.business_line_id
+    )
+    lead = (
+        _visible_users(request.user, [payload.lead_id], "lead_id")[0] if payload.lead_id else None
+    )
     members = _visible_users(request.user, payload.members, "members")
-    team = services.create_team(actor=request.user, name=payload.name, business_line=line,
-                                lead=lead, description=payload.description, members=members)
-    return 201, team_out(Team.objects.prefetch_related("memberships").get(pk=team.pk))
+    team = services.create_team(
+        actor=request.user,
+        name=payload.name,
+        business_line=line,
+        lead=lead,
+        description=payload.description,
+        members=members,
+    )
+    return Status(201, team_out(Team.objects.prefetch_related("memberships").get(pk=team.pk)))
 
 
 @router.get("/teams/{team_id}", response=TeamOut, tags=["teams"])
@@ -437,8 +485,7 @@ def update_team(request: HttpRequest, team_id: int, payload: TeamPatch) -> dict[
     changes = _changes(payload, nullable=frozenset({"lead_id"}))
     if "lead_id" in changes:
         lead_id = changes.pop("lead_id")
-        changes["lead"] = _visible_users(request.user, [lead_id], "lead_id")[0] if lead_id \
-            else None
+        changes["lead"] = _visible_users(request.user, [lead_id], "lead_id")[0] if lead_id else None
     services.update_team(actor=request.user, team=team, changes=changes)
     return team_out(Team.objects.prefetch_related("memberships").get(pk=team.pk))
 
@@ -464,12 +511,11 @@ def list_business_lines(request: HttpRequest, filters: Query[ListQuery]) -> dict
 
 
 @router.post("/business-lines", response={201: BusinessLineOut}, tags=["business lines"])
-def create_business_line(request: HttpRequest, payload: BusinessLineIn) -> (
-    tuple[int, BusinessLine]
-):
-    line = services.create_business_line(actor=request.user, code=payload.code,
-                                         name=payload.name, description=payload.description)
-    return 201, line
+def create_business_line(request: HttpRequest, payload: BusinessLineIn) -> Status[BusinessLine]:
+    line = services.create_business_line(
+        actor=request.user, code=payload.code, name=payload.name, description=payload.description
+    )
+    return Status(201, line)
 
 
 @router.get("/business-lines/{line_id}", response=BusinessLineOut, tags=["business lines"])
@@ -478,28 +524,41 @@ def get_business_line(request: HttpRequest, line_id: int) -> BusinessLine:
 
 
 @router.patch("/business-lines/{line_id}", response=BusinessLineOut, tags=["business lines"])
-def update_business_line(request: HttpRequest, line_id: int,
-                         payload: BusinessLinePatch) -> BusinessLine:
+def update_business_line(
+    request: HttpRequest, line_id: int, payload: BusinessLinePatch
+) -> BusinessLine:
     line = get_object_or_404(selectors.business_lines_visible_to(request.user), pk=line_id)
-    return services.update_business_line(actor=request.user, line=line,
-                                         changes=_changes(payload))
+    return services.update_business_line(actor=request.user, line=line, changes=_changes(payload))
 
 
 # --- Roles and permissions ---------------------------------------------------------------------
 
 
 def role_out(role: Role) -> dict[str, Any]:
-    return {"id": role.pk, "key": role.key, "name": role.label, "description": role.description,
-            "permissions": list(role.permissions), "is_system": role.is_system,
-            "requires_two_factor": role.requires_two_factor, "version": role.version}
+    return {
+        "id": role.pk,
+        "key": role.key,
+        "name": role.label,
+        "description": role.description,
+        "permissions": list(role.permissions),
+        "is_system": role.is_system,
+        "requires_two_factor": role.requires_two_factor,
+        "version": role.version,
+    }
 
 
-@router.get("/permissions", response=list[PermissionOut], tags=["roles"],
-            summary="The catalogue of permission codenames")
+@router.get(
+    "/permissions",
+    response=list[PermissionOut],
+    tags=["roles"],
+    summary="The catalogue of permission codenames",
+)
 def list_permissions(request: HttpRequest) -> list[dict[str, str]]:
     authz.require_permission(request.user, "accounts.view_role")
-    return [{"codename": p.codename, "label": str(p.label), "group": str(p.group)}
-            for p in catalog.all_permissions().values()]
+    return [
+        {"codename": p.codename, "label": str(p.label), "group": str(p.group)}
+        for p in catalog.all_permissions().values()
+    ]
 
 
 @router.get("/roles", response=PageOut[RoleOut], tags=["roles"])
@@ -512,12 +571,16 @@ def list_roles(request: HttpRequest, filters: Query[ListQuery]) -> dict[str, Any
 
 
 @router.post("/roles", response={201: RoleOut}, tags=["roles"])
-def create_role(request: HttpRequest, payload: RoleIn) -> tuple[int, dict[str, Any]]:
-    role = services.create_role(actor=request.user, key=payload.key, name=payload.name,
-                                description=payload.description,
-                                permissions=payload.permissions,
-                                requires_two_factor=payload.requires_two_factor)
-    return 201, role_out(role)
+def create_role(request: HttpRequest, payload: RoleIn) -> Status[dict[str, Any]]:
+    role = services.create_role(
+        actor=request.user,
+        key=payload.key,
+        name=payload.name,
+        description=payload.description,
+        permissions=payload.permissions,
+        requires_two_factor=payload.requires_two_factor,
+    )
+    return Status(201, role_out(role))
 
 
 @router.get("/roles/{role_id}", response=RoleOut, tags=["roles"])
@@ -528,33 +591,32 @@ def get_role(request: HttpRequest, role_id: int, response: HttpResponse) -> dict
 
 
 @router.patch("/roles/{role_id}", response=RoleOut, tags=["roles"])
-def update_role(request: HttpRequest, role_id: int, payload: RolePatch,
-                response: HttpResponse) -> dict[str, Any]:
+def update_role(
+    request: HttpRequest, role_id: int, payload: RolePatch, response: HttpResponse
+) -> dict[str, Any]:
     role = get_object_or_404(selectors.roles_visible_to(request.user), pk=role_id)
     version = expected_version(request)
     if version is not None and version != role.version:
         raise PreconditionFailed("version_mismatch", field="If-Match")
-    role = services.update_role(actor=request.user, role=role,
-                                changes=_changes(payload),
-                                expected_version=version)
+    role = services.update_role(
+        actor=request.user, role=role, changes=_changes(payload), expected_version=version
+    )
     _with_etag(response, role.version)
     return role_out(role)
 
 
 @router.delete("/roles/{role_id}", response={204: None}, tags=["roles"])
-def delete_role(request: HttpRequest, role_id: int) -> tuple[int, None]:
+def delete_role(request: HttpRequest, role_id: int) -> Status[None]:
     role = get_object_or_404(selectors.roles_visible_to(request.user), pk=role_id)
     services.delete_role(actor=request.user, role=role)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/roles/{role_id}/copy", response={201: RoleOut}, tags=["roles"])
-def copy_role(request: HttpRequest, role_id: int, payload: RoleCopyIn) -> (
-    tuple[int, dict[str, Any]]
-):
+def copy_role(request: HttpRequest, role_id: int, payload: RoleCopyIn) -> Status[dict[str, Any]]:
     role = get_object_or_404(selectors.roles_visible_to(request.user), pk=role_id)
     copy = services.copy_role(actor=request.user, role=role, key=payload.key, name=payload.name)
-    return 201, role_out(copy)
+    return Status(201, role_out(copy))
 
 
 # --- Tokens -------------------------------------------------------------------------------------
@@ -569,28 +631,45 @@ def list_tokens(request: HttpRequest, filters: Query[ListQuery]) -> dict[str, An
     return {"items": list(page.items), "next_cursor": page.next_cursor}
 
 
-@router.post("/tokens", response={201: TokenCreatedOut}, tags=["tokens"],
-             summary="Issue a token (the secret is returned once)")
-def create_token(request: HttpRequest, payload: TokenIn) -> tuple[int, dict[str, Any]]:
+@router.post(
+    "/tokens",
+    response={201: TokenCreatedOut},
+    tags=["tokens"],
+    summary="Issue a token (the secret is returned once)",
+)
+def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
     owner = request.user
     if payload.user_id is not None and payload.user_id != request.user.pk:
         owner = get_object_or_404(selectors.users_visible_to(request.user), pk=payload.user_id)
-    issued = services.create_token(actor=request.user, user=owner,  # type: ignore[arg-type]
-                                   name=payload.name, scopes=payload.scopes,
-                                   expires_at=payload.expires_at)
+    issued = services.create_token(
+        actor=request.user,
+        user=owner,  # type: ignore[arg-type]
+        name=payload.name,
+        scopes=payload.scopes,
+        expires_at=payload.expires_at,
+    )
     token = issued.token
-    return 201, {
-        "id": token.pk, "user_id": token.user_id, "name": token.name, "prefix": token.prefix,
-        "scopes": token.scopes, "expires_at": token.expires_at, "revoked_at": token.revoked_at,
-        "last_used_at": token.last_used_at, "created_at": token.created_at,
-        "token": issued.secret,
-    }
+    return Status(
+        201,
+        {
+            "id": token.pk,
+            "user_id": token.user_id,
+            "name": token.name,
+            "prefix": token.prefix,
+            "scopes": token.scopes,
+            "expires_at": token.expires_at,
+            "revoked_at": token.revoked_at,
+            "last_used_at": token.last_used_at,
+            "created_at": token.created_at,
+            "token": issued.secret,
+        },
+    )
 
 
-@router.delete("/tokens/{token_id}", response={204: None}, tags=["tokens"],
-               summary="Revoke a token")
-def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, None]:
+@router.delete(
+    "/tokens/{token_id}", response={204: None}, tags=["tokens"], summary="Revoke a token"
+)
+def revoke_token(request: HttpRequest, token_id: int) -> Status[None]:
     token = get_object_or_404(selectors.tokens_visible_to(request.user), pk=token_id)
     services.revoke_token(actor=request.user, token=token)
-    return 204, None
-
+    return Status(204, None)

@@ -31,7 +31,8 @@ class AccountsConfig(AppConfig):
         authz.register_scope(
             User,
             authz.ScopeRule(
-                owner="pk", team="team_memberships__team",
+                owner="pk",
+                team="team_memberships__team",
                 # A person belongs to a line directly or through a team of that line.
                 business_line=("business_lines", "team_memberships__team__business_line"),
                 many=True,
@@ -47,9 +48,11 @@ class AccountsConfig(AppConfig):
         authz.register_scope(
             ApiToken,
             authz.ScopeRule(
-                owner="user", team="user__team_memberships__team",
+                owner="user",
+                team="user__team_memberships__team",
                 business_line=(
-                    "user__business_lines", "user__team_memberships__team__business_line",
+                    "user__business_lines",
+                    "user__team_memberships__team__business_line",
                 ),
                 many=True,
             ),
@@ -58,9 +61,7 @@ class AccountsConfig(AppConfig):
         authz.register_field_rule(
             "accounts.user", "roles", read="accounts.view_role", write="accounts.assign_role"
         )
-        authz.register_field_rule(
-            "accounts.user", "is_active", write="accounts.deactivate_user"
-        )
+        authz.register_field_rule("accounts.user", "is_active", write="accounts.deactivate_user")
         authz.register_field_rule("audit.auditentry", "ip_address", read="audit.view_ip_address")
 
         post_migrate.connect(_sync_roles, sender=self)

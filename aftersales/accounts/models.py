@@ -94,7 +94,8 @@ class User(AbstractUser):
 
         key_salt = "aftersales.accounts.User.get_session_auth_hash"
         return salted_hmac(
-            key_salt, f"{self.password}:{self.session_version}:{self.is_active}",
+            key_salt,
+            f"{self.password}:{self.session_version}:{self.is_active}",
             algorithm="sha256",
         ).hexdigest()
 
@@ -104,12 +105,18 @@ class Team(models.Model):
 
     name = models.CharField(_("name"), max_length=120)
     business_line = models.ForeignKey(
-        BusinessLine, on_delete=models.PROTECT, related_name="teams",
+        BusinessLine,
+        on_delete=models.PROTECT,
+        related_name="teams",
         verbose_name=_("business line"),
     )
     description = models.TextField(_("description"), blank=True)
     lead = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="led_teams",
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="led_teams",
         verbose_name=_("team lead"),
     )
     members = models.ManyToManyField(
@@ -142,6 +149,9 @@ class TeamMembership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ∈ {self.team_id}"
 
 
 class Role(models.Model):
@@ -200,9 +210,10 @@ class RoleGrant(models.Model):
         ordering = ["pk"]
         verbose_name = _("role grant")
         verbose_name_plural = _("role grants")
-        constraints = [
-            models.UniqueConstraint(fields=["user", "role"], name="one_grant_per_role")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "role"], name="one_grant_per_role")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.role_id} ({self.scope})"
 
 
 class ApiToken(models.Model):

@@ -78,9 +78,12 @@ def _refuse_acting_above(actor: Any, user: User) -> None:
         return
     if authz.reaches_beyond(actor, user):
         raise PermissionDenied(
-            "target_outranks_actor", field="user",
-            message=_("%(user)s holds permissions you do not hold yourself, so you cannot do "
-                      "this for them."),
+            "target_outranks_actor",
+            field="user",
+            message=_(
+                "%(user)s holds permissions you do not hold yourself, so you cannot do "
+                "this for them."
+            ),
             params={"user": user.username},
         )
 
@@ -93,7 +96,8 @@ def _refuse_widening_own_reach(actor: Any, added_user_ids: Iterable[int], field:
         return
     if any(scope != RoleGrant.Scope.ALL for scope in authz.held_scopes(actor).values()):
         raise PermissionDenied(
-            "cannot_widen_own_reach", field=field,
+            "cannot_widen_own_reach",
+            field=field,
             message=_("Someone else must add you to a team or business line."),
         )
 
@@ -131,7 +135,11 @@ def create_user(
     if email and User.objects.filter(email__iexact=email).exists():
         raise DomainError("email_taken", field="email", message=_("This e-mail is already used."))
     user = User(
-        username=username, email=email, display_name=display_name, phone=phone, kind=kind,
+        username=username,
+        email=email,
+        display_name=display_name,
+        phone=phone,
+        kind=kind,
         language=language,
     )
     if password:
@@ -167,16 +175,21 @@ def update_user(
     authz.require_permission(actor, "accounts.change_user", user)
     unknown = set(changes) - set(USER_EDITABLE) - {"business_lines"}
     if unknown:
-        raise DomainError("unknown_field", field=sorted(unknown)[0],
-                          message=_("This field cannot be changed here."))
+        raise DomainError(
+            "unknown_field",
+            field=sorted(unknown)[0],
+            message=_("This field cannot be changed here."),
+        )
     user = User.objects.select_for_update().get(pk=user.pk)
     _check_version(user, expected_version)
     if "email" in changes and (changes["email"] or "") != user.email:
         # The e-mail receives password resets: changing it would take the account over.
         _refuse_acting_above(actor, user)
-    if "email" in changes and changes["email"] and User.objects.filter(
-        email__iexact=changes["email"]
-    ).exclude(pk=user.pk).exists():
+    if (
+        "email" in changes
+        and changes["email"]
+        and User.objects.filter(email__iexact=changes["email"]).exclude(pk=user.pk).exists()
+    ):
         raise DomainError("email_taken", field="email", message=_("This e-mail is already used."))
     if "language" in changes and changes["language"] not in ("", *dict(settings.LANGUAGES)):
         raise DomainError("invalid_choice", field="language", message=_("Not a valid choice."))
@@ -188,14 +201,16 @@ def update_user(
     # Only real changes count: a form sent back unchanged must not bump the version (and so
     # break other people's If-Match) nor announce an update that did not happen.
     fields = [f for f in USER_EDITABLE if f in changes and changes[f] != getattr(user, f)]
-    lines_changed = "business_lines" in changes and sorted(
-        getattr(line, "pk", line) for line in changes["business_lines"]
-    ) != before["business_lines"]
+    lines_changed = (
+        "business_lines" in changes
+        and sorted(getattr(line, "pk", line) for line in changes["business_lines"])
+        != before["business_lines"]
+    )
     if not fields and not lines_changed:
         return user
-    if lines_changed and {
-        getattr(line, "pk", line) for line in changes["business_lines"]
-    } - set(before["business_lines"]):
+    if lines_changed and {getattr(line, "pk", line) for line in changes["business_lines"]} - set(
+        before["business_lines"]
+    ):
         _refuse_widening_own_reach(actor, [user.pk], "business_lines")
     for field in fields:
         setattr(user, field, changes[field])
@@ -208,10 +223,54 @@ def update_user(
     after["business_lines"] = sorted(user.business_lines.values_list("pk", flat=True))
     changed_before, changed_after = audit.diff(before, after)
     if changed_after:
-        audit.record(actor=actor, action=AuditEntry.Action.UPDATED, obj=user,
-                     before=changed_before, after=changed_after)
+        audit.record(
+            actor=actor,
+            action=AuditEntry.Action.UPDATED,
+            obj=user,
+            before=changed_before,
+            after=changed_after,
+        )
         outbox.emit("user.updated", user, actor=actor, payload={"fields": sorted(changed_after)})
     authz.forget(user)
+    return user
+
+
+@transaction.atomic
+def update_own_profile(*, actor: User, display_name: str, language: str) -> User:
+    """A person changes how they are shown and which language they read, without needing the
+    permission to edit users (which would also reach other people)."""
+    if language not in ("", *dict(settings.LANGUAGES)):
+        raise DomainError("invalid_choice", field="language", message=_("Not a valid choice."))
+    display_name = display_name.strip()
+    if len(display_name) > 150:
+        raise DomainError(
+            "too_long",
+            field="display_name",
+            message=_("Enter at most %(max_length)s characters."),
+            params={"max_length": 150},
+        )
+    user = User.objects.select_for_update().get(pk=actor.pk)
+    before = audit.snapshot(user, fields=["display_name", "language"])
+    if before == {"display_name": display_name, "language": language}:
+        return user
+    user.display_name = display_name
+    user.language = language
+    user.version = F("version") + 1
+    user.save(update_fields=["display_name", "language", "version", "updated_at"])
+    user.refresh_from_db()
+    changed_before, changed_after = audit.diff(
+        before, audit.snapshot(user, fields=["display_name", "language"])
+    )
+    audit.record(
+        actor=actor,
+        action=AuditEntry.Action.UPDATED,
+        obj=user,
+        verb="profile_updated",
+        before=changed_before,
+        after=changed_after,
+    )
+    outbox.emit("user.updated", user, actor=actor, payload={"fields": sorted(changed_after)})
+    actor.display_name, actor.language, actor.version = user.display_name, language, user.version
     return user
 
 
@@ -230,8 +289,11 @@ def set_user_active(*, actor: Any, user: User, is_active: bool) -> User:
     """Deactivate (or reactivate) a user. Deactivation ends their sessions and tokens at once."""
     authz.require_permission(actor, "accounts.deactivate_user", user)
     if user.pk == getattr(actor, "pk", None) and not is_active:
-        raise DomainError("cannot_deactivate_self", field="is_active",
-                          message=_("You cannot deactivate yourself."))
+        raise DomainError(
+            "cannot_deactivate_self",
+            field="is_active",
+            message=_("You cannot deactivate yourself."),
+        )
     _refuse_acting_above(actor, user)
     before = user.is_active
     User.objects.filter(pk=user.pk).update(
@@ -239,22 +301,31 @@ def set_user_active(*, actor: Any, user: User, is_active: bool) -> User:
     )
     user.refresh_from_db()
     if before != is_active:
-        audit.record(actor=actor, action=AuditEntry.Action.UPDATED, obj=user,
-                     verb="activated" if is_active else "deactivated",
-                     before={"is_active": before}, after={"is_active": is_active})
+        audit.record(
+            actor=actor,
+            action=AuditEntry.Action.UPDATED,
+            obj=user,
+            verb="activated" if is_active else "deactivated",
+            before={"is_active": before},
+            after={"is_active": is_active},
+        )
         outbox.emit("user.activated" if is_active else "user.deactivated", user, actor=actor)
     return user
 
 
 @transaction.atomic
-def change_password(*, actor: User, user: User, new_password: str,
-                    current_password: str | None = None) -> User:
+def change_password(
+    *, actor: User, user: User, new_password: str, current_password: str | None = None
+) -> User:
     """Set a new password: one's own (knowing the current one) or, as an admin, someone else's.
     Every other session of the user ends."""
     if actor.pk == user.pk:
         if current_password is None or not user.check_password(current_password):
-            raise DomainError("wrong_password", field="current_password",
-                              message=_("The current password is not correct."))
+            raise DomainError(
+                "wrong_password",
+                field="current_password",
+                message=_("The current password is not correct."),
+            )
     else:
         authz.require_permission(actor, "accounts.manage_security", user)
         _refuse_acting_above(actor, user)
@@ -280,8 +351,13 @@ def reset_password(*, user: User, new_password: str) -> User:
 
 
 def record_password_reset_requested(*, email: str) -> None:
-    audit.record(actor=None, action=AuditEntry.Action.SECURITY, verb="password_reset_requested",
-                 object_type="accounts.user", object_repr=email.strip().lower()[:200])
+    audit.record(
+        actor=None,
+        action=AuditEntry.Action.SECURITY,
+        verb="password_reset_requested",
+        object_type="accounts.user",
+        object_repr=email.strip().lower()[:200],
+    )
 
 
 @transaction.atomic
@@ -302,20 +378,31 @@ def login_is_locked(username: str) -> bool:
     """Too many failed logins for this name within the window: refuse without checking."""
     since = timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     failures = AuditEntry.objects.filter(
-        action=AuditEntry.Action.LOGIN_FAILED, object_repr=username.strip().lower()[:200],
+        action=AuditEntry.Action.LOGIN_FAILED,
+        object_repr=username.strip().lower()[:200],
         at__gte=since,
     ).count()
     return failures >= settings.LOGIN_FAILURE_LIMIT
 
 
 def record_login(*, user: User, method: str = "password") -> None:
-    audit.record(actor=user, action=AuditEntry.Action.LOGIN, obj=user, verb=f"login_{method}",
-                 object_repr=user.username.lower())
+    audit.record(
+        actor=user,
+        action=AuditEntry.Action.LOGIN,
+        obj=user,
+        verb=f"login_{method}",
+        object_repr=user.username.lower(),
+    )
 
 
 def record_failed_login(*, username: str, reason: str) -> None:
-    audit.record(actor=None, action=AuditEntry.Action.LOGIN_FAILED, verb=reason,
-                 object_type="accounts.user", object_repr=username.strip().lower()[:200])
+    audit.record(
+        actor=None,
+        action=AuditEntry.Action.LOGIN_FAILED,
+        verb=reason,
+        object_type="accounts.user",
+        object_repr=username.strip().lower()[:200],
+    )
 
 
 def record_logout(*, user: Any) -> None:
@@ -327,9 +414,10 @@ def record_logout(*, user: Any) -> None:
 
 
 def requires_two_factor(user: User) -> bool:
-    return user.kind == User.Kind.STAFF and RoleGrant.objects.filter(
-        user=user, role__requires_two_factor=True
-    ).exists()
+    return (
+        user.kind == User.Kind.STAFF
+        and RoleGrant.objects.filter(user=user, role__requires_two_factor=True).exists()
+    )
 
 
 @transaction.atomic
@@ -354,9 +442,9 @@ def _accept_code(user: User, code: str) -> bool:
         counter = totp.timecode(at)
         if counter > user.totp_last_counter and totp.verify(code, for_time=at):
             # A code is good once: remembering its counter stops replay within the window.
-            updated = User.objects.filter(
-                pk=user.pk, totp_last_counter__lt=counter
-            ).update(totp_last_counter=counter)
+            updated = User.objects.filter(pk=user.pk, totp_last_counter__lt=counter).update(
+                totp_last_counter=counter
+            )
             if updated:
                 user.totp_last_counter = counter
                 return True
@@ -366,8 +454,11 @@ def _accept_code(user: User, code: str) -> bool:
 @transaction.atomic
 def confirm_totp_enrolment(*, actor: User, code: str) -> User:
     if not _accept_code(actor, code):
-        raise DomainError("invalid_code", field="code",
-                          message=_("The code is not correct. Check the time on your phone."))
+        raise DomainError(
+            "invalid_code",
+            field="code",
+            message=_("The code is not correct. Check the time on your phone."),
+        )
     actor.totp_confirmed_at = timezone.now()
     actor.save(update_fields=["totp_confirmed_at", "updated_at"])
     audit.record(actor=actor, action=AuditEntry.Action.SECURITY, obj=actor, verb="two_factor_on")
@@ -387,10 +478,10 @@ def disable_totp(*, actor: User, user: User) -> User:
         authz.require_permission(actor, "accounts.manage_security", user)
         _refuse_acting_above(actor, user)
     elif requires_two_factor(user):
-        raise DomainError("two_factor_required",
-                          message=_("Your role requires two-factor login."))
-    User.objects.filter(pk=user.pk).update(totp_secret="", totp_confirmed_at=None,
-                                           totp_last_counter=0)
+        raise DomainError("two_factor_required", message=_("Your role requires two-factor login."))
+    User.objects.filter(pk=user.pk).update(
+        totp_secret="", totp_confirmed_at=None, totp_last_counter=0
+    )
     user.refresh_from_db()
     audit.record(actor=actor, action=AuditEntry.Action.SECURITY, obj=user, verb="two_factor_off")
     return user
@@ -400,25 +491,26 @@ def disable_totp(*, actor: User, user: User) -> User:
 
 
 @transaction.atomic
-def create_business_line(*, actor: Any, code: str, name: str, description: str = "") -> (
-    BusinessLine
-):
+def create_business_line(
+    *, actor: Any, code: str, name: str, description: str = ""
+) -> BusinessLine:
     authz.require_permission(actor, "accounts.add_businessline")
     if not name.strip():
         raise DomainError("required", field="name", message=_("This field is required."))
     if BusinessLine.objects.filter(code=code).exists():
         raise DomainError("code_taken", field="code", message=_("This code is already used."))
     line = BusinessLine.objects.create(code=code, name=name.strip(), description=description)
-    audit.record(actor=actor, action=AuditEntry.Action.CREATED, obj=line,
-                 after=audit.snapshot(line))
+    audit.record(
+        actor=actor, action=AuditEntry.Action.CREATED, obj=line, after=audit.snapshot(line)
+    )
     outbox.emit("businessline.created", line, actor=actor)
     return line
 
 
 @transaction.atomic
-def update_business_line(*, actor: Any, line: BusinessLine, changes: dict[str, Any]) -> (
-    BusinessLine
-):
+def update_business_line(
+    *, actor: Any, line: BusinessLine, changes: dict[str, Any]
+) -> BusinessLine:
     authz.require_permission(actor, "accounts.change_businessline", line)
     allowed = {"name", "description", "is_active"}
     before = audit.snapshot(line)
@@ -435,22 +527,31 @@ def update_business_line(*, actor: Any, line: BusinessLine, changes: dict[str, A
 
 @transaction.atomic
 def create_team(
-    *, actor: Any, name: str, business_line: BusinessLine, lead: User | None = None,
-    description: str = "", members: Iterable[User] = (),
+    *,
+    actor: Any,
+    name: str,
+    business_line: BusinessLine,
+    lead: User | None = None,
+    description: str = "",
+    members: Iterable[User] = (),
 ) -> Team:
     authz.require_permission(actor, "accounts.add_team")
     authz.require_permission(actor, "accounts.view_businessline", business_line)
     if not name.strip():
         raise DomainError("required", field="name", message=_("This field is required."))
     if Team.objects.filter(business_line=business_line, name=name.strip()).exists():
-        raise DomainError("name_taken", field="name",
-                          message=_("This business line already has a team of that name."))
+        raise DomainError(
+            "name_taken",
+            field="name",
+            message=_("This business line already has a team of that name."),
+        )
     member_list = list(members)
     if lead is not None and lead not in member_list:
         member_list.append(lead)
     _refuse_widening_own_reach(actor, [u.pk for u in member_list], "members")
-    team = Team.objects.create(name=name.strip(), business_line=business_line, lead=lead,
-                               description=description)
+    team = Team.objects.create(
+        name=name.strip(), business_line=business_line, lead=lead, description=description
+    )
     TeamMembership.objects.bulk_create([TeamMembership(team=team, user=u) for u in member_list])
     after = audit.snapshot(team)
     after["members"] = sorted(u.pk for u in member_list)
@@ -477,7 +578,8 @@ def update_team(*, actor: Any, team: Team, changes: dict[str, Any]) -> Team:
             team.save(update_fields=[*fields, "updated_at"])
     except IntegrityError:
         raise DomainError(
-            "name_taken", field="name",
+            "name_taken",
+            field="name",
             message=_("This business line already has a team of that name."),
         ) from None
     if team.lead_id:
@@ -501,10 +603,20 @@ def set_team_members(*, actor: Any, team: Team, members: Iterable[User]) -> Team
     TeamMembership.objects.bulk_create(
         [TeamMembership(team=team, user_id=pk) for pk in sorted(wanted - current)]
     )
-    audit.record(actor=actor, action=AuditEntry.Action.UPDATED, obj=team, verb="members_changed",
-                 before={"members": sorted(current)}, after={"members": sorted(wanted)})
-    outbox.emit("team.members_changed", team, actor=actor,
-                payload={"added": sorted(wanted - current), "removed": sorted(current - wanted)})
+    audit.record(
+        actor=actor,
+        action=AuditEntry.Action.UPDATED,
+        obj=team,
+        verb="members_changed",
+        before={"members": sorted(current)},
+        after={"members": sorted(wanted)},
+    )
+    outbox.emit(
+        "team.members_changed",
+        team,
+        actor=actor,
+        payload={"added": sorted(wanted - current), "removed": sorted(current - wanted)},
+    )
     return team
 
 
@@ -515,9 +627,12 @@ def _validate_permissions(permissions: Iterable[str]) -> list[str]:
     result: list[str] = []
     for codename in permissions:
         if not catalog.is_known(codename):
-            raise DomainError("unknown_permission", field="permissions",
-                              message=_("Unknown permission: %(permission)s"),
-                              params={"permission": codename})
+            raise DomainError(
+                "unknown_permission",
+                field="permissions",
+                message=_("Unknown permission: %(permission)s"),
+                params={"permission": codename},
+            )
         if codename not in result:
             result.append(codename)
     return result
@@ -535,14 +650,15 @@ def _refuse_escalation(actor: Any, permissions: Iterable[str], scope: str) -> No
     if beyond and all(authz.scope_for(actor, codename) for codename in beyond):
         # Every permission is held, only not that widely: the scope is what is at fault.
         raise PermissionDenied(
-            "cannot_grant_wider_scope", field="scope",
-            message=_("You hold these permissions at a narrower data scope only: "
-                      "%(permissions)s"),
+            "cannot_grant_wider_scope",
+            field="scope",
+            message=_("You hold these permissions at a narrower data scope only: %(permissions)s"),
             params={"permissions": ", ".join(beyond[:5])},
         )
     if beyond:
         raise PermissionDenied(
-            "cannot_grant_unheld_permission", field="permissions",
+            "cannot_grant_unheld_permission",
+            field="permissions",
             message=_("You cannot grant permissions you do not hold yourself: %(permissions)s"),
             params={"permissions": ", ".join(beyond[:5])},
         )
@@ -552,14 +668,26 @@ def _refuse_escalation(actor: Any, permissions: Iterable[str], scope: str) -> No
 def copy_role(*, actor: Any, role: Role, key: str, name: str) -> Role:
     """Start a new editable role from an existing (often predefined) one."""
     authz.require_permission(actor, "accounts.add_role")
-    return create_role(actor=actor, key=key, name=name, description=role.description,
-                       permissions=role.permissions,
-                       requires_two_factor=role.requires_two_factor)
+    return create_role(
+        actor=actor,
+        key=key,
+        name=name,
+        description=role.description,
+        permissions=role.permissions,
+        requires_two_factor=role.requires_two_factor,
+    )
 
 
 @transaction.atomic
-def create_role(*, actor: Any, key: str, name: str, description: str = "",
-                permissions: Iterable[str] = (), requires_two_factor: bool = False) -> Role:
+def create_role(
+    *,
+    actor: Any,
+    key: str,
+    name: str,
+    description: str = "",
+    permissions: Iterable[str] = (),
+    requires_two_factor: bool = False,
+) -> Role:
     authz.require_permission(actor, "accounts.add_role")
     permissions = _validate_permissions(permissions)
     _refuse_escalation(actor, permissions, RoleGrant.Scope.OWN)
@@ -569,22 +697,36 @@ def create_role(*, actor: Any, key: str, name: str, description: str = "",
         raise DomainError("required", field="name", message=_("This field is required."))
     if Role.objects.filter(key=key).exists():
         raise DomainError("key_taken", field="key", message=_("This key is already used."))
-    role = Role.objects.create(key=key, name=name.strip(), description=description,
-                               permissions=permissions, requires_two_factor=requires_two_factor)
-    audit.record(actor=actor, action=AuditEntry.Action.PERMISSION_CHANGED, obj=role,
-                 verb="role_created", after=audit.snapshot(role))
+    role = Role.objects.create(
+        key=key,
+        name=name.strip(),
+        description=description,
+        permissions=permissions,
+        requires_two_factor=requires_two_factor,
+    )
+    audit.record(
+        actor=actor,
+        action=AuditEntry.Action.PERMISSION_CHANGED,
+        obj=role,
+        verb="role_created",
+        after=audit.snapshot(role),
+    )
     outbox.emit("role.created", role, actor=actor)
     return role
 
 
 @transaction.atomic
-def update_role(*, actor: Any, role: Role, changes: dict[str, Any],
-                expected_version: int | None = None) -> Role:
+def update_role(
+    *, actor: Any, role: Role, changes: dict[str, Any], expected_version: int | None = None
+) -> Role:
     authz.require_permission(actor, "accounts.change_role", role)
     role = Role.objects.select_for_update().get(pk=role.pk)
     if role.is_system:
-        raise PermissionDenied("role_read_only", field="is_system",
-                               message=_("Predefined roles cannot be edited; copy one."))
+        raise PermissionDenied(
+            "role_read_only",
+            field="is_system",
+            message=_("Predefined roles cannot be edited; copy one."),
+        )
     _check_version(role, expected_version)
     allowed = {"name", "description", "permissions", "requires_two_factor"}
     fields = [f for f in changes if f in allowed]
@@ -610,12 +752,18 @@ def update_role(*, actor: Any, role: Role, changes: dict[str, Any],
 def delete_role(*, actor: Any, role: Role) -> None:
     authz.require_permission(actor, "accounts.delete_role", role)
     if role.is_system:
-        raise PermissionDenied("role_read_only", field="is_system",
-                               message=_("Predefined roles cannot be deleted."))
+        raise PermissionDenied(
+            "role_read_only", field="is_system", message=_("Predefined roles cannot be deleted.")
+        )
     if role.grants.exists():
         raise DomainError("role_in_use", message=_("The role is still granted to users."))
-    audit.record(actor=actor, action=AuditEntry.Action.PERMISSION_CHANGED, obj=role,
-                 verb="role_deleted", before=audit.snapshot(role))
+    audit.record(
+        actor=actor,
+        action=AuditEntry.Action.PERMISSION_CHANGED,
+        obj=role,
+        verb="role_deleted",
+        before=audit.snapshot(role),
+    )
     outbox.emit("role.deleted", role, actor=actor)
     role.delete()
 
@@ -627,8 +775,11 @@ def grant_role(*, actor: Any, user: User, role: Role, scope: str) -> RoleGrant:
     if scope not in RoleGrant.Scope.values:
         raise DomainError("invalid_choice", field="scope", message=_("Not a valid choice."))
     if user.kind == User.Kind.CUSTOMER:
-        raise DomainError("customer_cannot_hold_roles", field="user",
-                          message=_("Customer contacts cannot hold staff roles."))
+        raise DomainError(
+            "customer_cannot_hold_roles",
+            field="user",
+            message=_("Customer contacts cannot hold staff roles."),
+        )
     _refuse_escalation(actor, role.permissions, scope)
     grant, created = RoleGrant.objects.get_or_create(
         user=user, role=role, defaults={"scope": scope, "granted_by": actor}
@@ -639,12 +790,17 @@ def grant_role(*, actor: Any, user: User, role: Role, scope: str) -> RoleGrant:
         grant.granted_by = actor
         grant.save(update_fields=["scope", "granted_by"])
     if created or before_scope != scope:
-        audit.record(actor=actor, action=AuditEntry.Action.PERMISSION_CHANGED, obj=user,
-                     verb="role_granted",
-                     before={"role": role.key, "scope": before_scope} if before_scope else None,
-                     after={"role": role.key, "scope": scope})
-        outbox.emit("user.role_granted", user, actor=actor,
-                    payload={"role": role.key, "scope": scope})
+        audit.record(
+            actor=actor,
+            action=AuditEntry.Action.PERMISSION_CHANGED,
+            obj=user,
+            verb="role_granted",
+            before={"role": role.key, "scope": before_scope} if before_scope else None,
+            after={"role": role.key, "scope": scope},
+        )
+        outbox.emit(
+            "user.role_granted", user, actor=actor, payload={"role": role.key, "scope": scope}
+        )
     authz.forget(user)
     return grant
 
@@ -657,8 +813,13 @@ def revoke_role(*, actor: Any, user: User, role: Role) -> None:
         return
     _refuse_escalation(actor, role.permissions, grant.scope)
     grant.delete()
-    audit.record(actor=actor, action=AuditEntry.Action.PERMISSION_CHANGED, obj=user,
-                 verb="role_revoked", before={"role": role.key, "scope": grant.scope})
+    audit.record(
+        actor=actor,
+        action=AuditEntry.Action.PERMISSION_CHANGED,
+        obj=user,
+        verb="role_revoked",
+        before={"role": role.key, "scope": grant.scope},
+    )
     outbox.emit("user.role_revoked", user, actor=actor, payload={"role": role.key})
     authz.forget(user)
 
@@ -678,7 +839,11 @@ def hash_secret(secret: str) -> str:
 
 @transaction.atomic
 def create_token(
-    *, actor: Any, user: User, name: str, scopes: Iterable[str] = ("*",),
+    *,
+    actor: Any,
+    user: User,
+    name: str,
+    scopes: Iterable[str] = ("*",),
     expires_at: datetime | None = None,
 ) -> IssuedToken:
     """Issue a bearer token for ``user`` (oneself, or an integration user one manages)."""
@@ -688,32 +853,49 @@ def create_token(
         if user.kind != User.Kind.INTEGRATION:
             # A token for a colleague would let the actor act as that colleague.
             raise PermissionDenied(
-                "token_for_integration_only", field="user",
+                "token_for_integration_only",
+                field="user",
                 message=_("Tokens for someone else can only be issued to integration users."),
             )
         _refuse_acting_above(actor, user)
     if not name.strip():
         raise DomainError("required", field="name", message=_("This field is required."))
     if user.kind == User.Kind.CUSTOMER:
-        raise DomainError("customer_cannot_hold_tokens", field="user",
-                          message=_("Customer contacts cannot hold API tokens."))
+        raise DomainError(
+            "customer_cannot_hold_tokens",
+            field="user",
+            message=_("Customer contacts cannot hold API tokens."),
+        )
     scope_list = [s.strip() for s in scopes if s.strip()] or ["*"]
     if expires_at is not None and timezone.is_naive(expires_at):
         # A time without an offset means the installation's time zone, as on every form.
         expires_at = timezone.make_aware(expires_at)
     if expires_at is not None and expires_at <= timezone.now():
-        raise DomainError("expiry_in_past", field="expires_at",
-                          message=_("The expiry must be in the future."))
+        raise DomainError(
+            "expiry_in_past", field="expires_at", message=_("The expiry must be in the future.")
+        )
     body = secrets.token_urlsafe(32)
     secret = f"{TOKEN_PREFIX}{body}"
     token = ApiToken.objects.create(
-        user=user, name=name.strip(), prefix=secret[:10], key_hash=hash_secret(secret),
-        scopes=scope_list, expires_at=expires_at,
+        user=user,
+        name=name.strip(),
+        prefix=secret[:10],
+        key_hash=hash_secret(secret),
+        scopes=scope_list,
+        expires_at=expires_at,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    audit.record(actor=actor, action=AuditEntry.Action.SECURITY, obj=token, verb="token_created",
-                 after={"user": user.pk, "scopes": scope_list,
-                        "expires_at": expires_at.isoformat() if expires_at else None})
+    audit.record(
+        actor=actor,
+        action=AuditEntry.Action.SECURITY,
+        obj=token,
+        verb="token_created",
+        after={
+            "user": user.pk,
+            "scopes": scope_list,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     return IssuedToken(token=token, secret=secret)
 
 
@@ -724,8 +906,9 @@ def revoke_token(*, actor: Any, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.record(actor=actor, action=AuditEntry.Action.SECURITY, obj=token,
-                     verb="token_revoked")
+        audit.record(
+            actor=actor, action=AuditEntry.Action.SECURITY, obj=token, verb="token_revoked"
+        )
     return token
 
 
@@ -745,22 +928,35 @@ def authenticate_token(secret: str, *, ip_address: str | None = None) -> ApiToke
 
 
 @transaction.atomic
-def bootstrap_admin(*, username: str, password: str, email: str = "",
-                    display_name: str = "") -> User:
+def bootstrap_admin(
+    *, username: str, password: str, email: str = "", display_name: str = ""
+) -> User:
     """Create the first administrator of an empty installation (there is no actor yet)."""
     if RoleGrant.objects.filter(role__key="admin").exists():
-        raise DomainError("already_bootstrapped", field="username",
-                          message=_("An administrator already exists."))
+        raise DomainError(
+            "already_bootstrapped", field="username", message=_("An administrator already exists.")
+        )
     sync_predefined_roles()
     user = User(username=username, email=email, display_name=display_name)
     _validate_password(password, user)
     user.set_password(password)
     user.save()
-    RoleGrant.objects.create(user=user, role=Role.objects.get(key="admin"),
-                             scope=RoleGrant.Scope.ALL)
-    audit.record(actor=None, action=AuditEntry.Action.CREATED, obj=user, verb="bootstrapped",
-                 after=audit.snapshot(user))
-    audit.record(actor=None, action=AuditEntry.Action.PERMISSION_CHANGED, obj=user,
-                 verb="role_granted", after={"role": "admin", "scope": RoleGrant.Scope.ALL})
+    RoleGrant.objects.create(
+        user=user, role=Role.objects.get(key="admin"), scope=RoleGrant.Scope.ALL
+    )
+    audit.record(
+        actor=None,
+        action=AuditEntry.Action.CREATED,
+        obj=user,
+        verb="bootstrapped",
+        after=audit.snapshot(user),
+    )
+    audit.record(
+        actor=None,
+        action=AuditEntry.Action.PERMISSION_CHANGED,
+        obj=user,
+        verb="role_granted",
+        after={"role": "admin", "scope": RoleGrant.Scope.ALL},
+    )
     outbox.emit("user.created", user, payload={"username": user.username})
     return user

@@ -34,7 +34,7 @@ from django.views.i18n import set_language as django_set_language
 from aftersales.accounts import authz, forms, selectors, services
 from aftersales.accounts.middleware import ENROLMENT_SESSION_KEY, SECOND_FACTOR_SESSION_KEY
 from aftersales.accounts.models import ApiToken, Role, RoleGrant, User
-from aftersales.audit.models import AuditEntry
+from aftersales.audit import selectors as audit_selectors
 from aftersales.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from aftersales.web.shortcuts import add_domain_error, is_htmx, require, signed_in
 
@@ -312,23 +312,17 @@ def end_sessions(request: HttpRequest) -> HttpResponse:
 def profile(request: HttpRequest) -> HttpResponse:
     """The signed-in person's own page: name, language, two-factor, password, sessions."""
     user = request.user
-    may_rename = authz.has_permission(user, "accounts.change_user", user)
     form = forms.ProfileForm(
         request.POST if request.method == "POST" else None,
         initial={"display_name": user.display_name, "language": user.language},
     )
-    if not may_rename:
-        del form.fields["display_name"]
     if request.method == "POST" and form.is_valid():
         try:
-            if may_rename and form.cleaned_data["display_name"] != user.display_name:
-                services.update_user(
-                    actor=user,
-                    user=user,
-                    expected_version=user.version,
-                    changes={"display_name": form.cleaned_data["display_name"]},
-                )
-            services.set_language(actor=user, language=form.cleaned_data["language"])
+            services.update_own_profile(
+                actor=user,
+                display_name=form.cleaned_data["display_name"],
+                language=form.cleaned_data["language"],
+            )
         except DomainError as error:
             add_domain_error(form, error)
         else:
@@ -346,17 +340,12 @@ def profile(request: HttpRequest) -> HttpResponse:
                     samesite=settings.LANGUAGE_COOKIE_SAMESITE,
                 )
             return response
-    # The person's own recent sign-ins (their own rows only, so no audit permission is needed).
-    sign_ins = AuditEntry.objects.filter(actor=user, action=AuditEntry.Action.LOGIN).order_by(
-        "-at", "-pk"
-    )[:5]
     return render(
         request,
         "accounts/profile.html",
         {
             "form": form,
-            "may_rename": may_rename,
-            "sign_ins": list(sign_ins),
+            "sign_ins": audit_selectors.sign_ins_of(user),
             "requires_two_factor": services.requires_two_factor(user),
             "session_expires": request.session.get_expiry_date(),
         },

@@ -14,6 +14,7 @@ class ApiConfig(AppConfig):
         from aftersales.outbox.scheduler import register_periodic
 
         register_periodic(
-            "api.purge_idempotency_keys", every=timedelta(hours=1),
+            "api.purge_idempotency_keys",
+            every=timedelta(hours=1),
             function=idempotency.purge_expired,
         )

@@ -37,8 +37,11 @@ def expected_version(request: HttpRequest) -> int | None:
         return None
     value = header.removeprefix("W/").strip('"')
     if not value.isdigit():
-        raise PreconditionFailed("if_match_invalid", field="If-Match",
-                                 message=_("If-Match must be an ETag returned by the API."))
+        raise PreconditionFailed(
+            "if_match_invalid",
+            field="If-Match",
+            message=_("If-Match must be an ETag returned by the API."),
+        )
     return int(value)
 
 
@@ -50,9 +53,9 @@ def neutralise_cell(value: Any) -> str:
     return text
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> (
-    HttpResponse
-):
+def csv_response(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> HttpResponse:
     buffer = io.StringIO()
     buffer.write("\ufeff")  # Excel opens UTF-8 Chinese correctly only with a BOM
     writer = csv.writer(buffer)

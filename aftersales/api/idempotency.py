@@ -45,7 +45,8 @@ def owner_of(request: HttpRequest) -> str | None:
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
     response = HttpResponse(
-        bytes(record.response_body or b""), status=record.status_code or 200,
+        bytes(record.response_body or b""),
+        status=record.status_code or 200,
         content_type=record.content_type or "application/json",
     )
     for name, value in (record.response_headers or {}).items():
@@ -63,10 +64,19 @@ class IdempotencyMiddleware:
         if request.method != "POST" or not key or not request.path.startswith("/api/"):
             return self.get_response(request)
         if len(key) > 255:
-            return problem(request, status=422, code="idempotency_key_invalid",
-                           detail=_("The Idempotency-Key header is longer than 255 characters."),
-                           errors=[{"field": "Idempotency-Key", "code": "too_long",
-                                    "detail": _("Enter at most 255 characters.")}])
+            return problem(
+                request,
+                status=422,
+                code="idempotency_key_invalid",
+                detail=_("The Idempotency-Key header is longer than 255 characters."),
+                errors=[
+                    {
+                        "field": "Idempotency-Key",
+                        "code": "too_long",
+                        "detail": _("Enter at most 255 characters."),
+                    }
+                ],
+            )
         owner = owner_of(request)
         if owner is None:
             return self.get_response(request)
@@ -79,8 +89,10 @@ class IdempotencyMiddleware:
         except BaseException:
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
             raise
-        if response.status_code >= 500 or response.status_code in _NOT_STORED or getattr(
-            response, "streaming", False
+        if (
+            response.status_code >= 500
+            or response.status_code in _NOT_STORED
+            or getattr(response, "streaming", False)
         ):
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
             return response
@@ -101,8 +113,11 @@ class IdempotencyMiddleware:
             try:
                 with transaction.atomic():
                     return IdempotencyRecord.objects.create(
-                        owner=owner, key=key, method=request.method or "POST",
-                        path=request.path[:500], body_hash=body_hash,
+                        owner=owner,
+                        key=key,
+                        method=request.method or "POST",
+                        path=request.path[:500],
+                        body_hash=body_hash,
                     )
             except IntegrityError:
                 pass
@@ -111,10 +126,17 @@ class IdempotencyMiddleware:
                 continue  # the other request failed and released the key: take it
             if existing.body_hash != body_hash or existing.path != request.path[:500]:
                 return problem(
-                    request, status=422, code="idempotency_key_reused",
+                    request,
+                    status=422,
+                    code="idempotency_key_reused",
                     detail=_("This Idempotency-Key was already used for a different request."),
-                    errors=[{"field": "Idempotency-Key", "code": "reused",
-                             "detail": _("Use a new key for a different request.")}],
+                    errors=[
+                        {
+                            "field": "Idempotency-Key",
+                            "code": "reused",
+                            "detail": _("Use a new key for a different request."),
+                        }
+                    ],
                 )
             if existing.state == IdempotencyRecord.State.COMPLETED:
                 return _replay(existing)
@@ -124,7 +146,9 @@ class IdempotencyMiddleware:
                 continue
             if time.monotonic() > deadline:
                 return problem(
-                    request, status=409, code="idempotency_in_progress",
+                    request,
+                    status=409,
+                    code="idempotency_in_progress",
                     detail=_("A request with this Idempotency-Key is still being processed."),
                     headers={"Retry-After": "2"},
                 )

@@ -37,8 +37,13 @@ api = NinjaAPI(
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
     errors = translate_validation_errors(list(error.errors))
-    return problem(request, status=422, code="validation_error",
-                   detail=_("The request has invalid fields."), errors=errors)
+    return problem(
+        request,
+        status=422,
+        code="validation_error",
+        detail=_("The request has invalid fields."),
+        errors=errors,
+    )
 
 
 @api.exception_handler(DomainError)
@@ -46,21 +51,30 @@ def on_domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
     errors = None
     if error.field:
         errors = [{"field": error.field, "code": error.code, "detail": error.detail()}]
-    return problem(request, status=error.status, code=error.code, detail=error.detail(),
-                   errors=errors)
+    return problem(
+        request, status=error.status, code=error.code, detail=error.detail(), errors=errors
+    )
 
 
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
-    return problem(request, status=401, code="not_authenticated",
-                   detail=_("Sign in, or send a valid API token as 'Authorization: Bearer …'."),
-                   headers={"WWW-Authenticate": 'Bearer realm="aftersales"'})
+    return problem(
+        request,
+        status=401,
+        code="not_authenticated",
+        detail=_("Sign in, or send a valid API token as 'Authorization: Bearer …'."),
+        headers={"WWW-Authenticate": 'Bearer realm="aftersales"'},
+    )
 
 
 @api.exception_handler(Throttled)
 def on_throttled(request: HttpRequest, error: Throttled) -> HttpResponse:
-    return problem(request, status=429, code="rate_limited",
-                   detail=_("Too many requests. Wait before trying again."))
+    return problem(
+        request,
+        status=429,
+        code="rate_limited",
+        detail=_("Too many requests. Wait before trying again."),
+    )
 
 
 @api.exception_handler(Http404)
@@ -70,8 +84,12 @@ def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 
 @api.exception_handler(DjangoPermissionDenied)
 def on_permission_denied(request: HttpRequest, error: DjangoPermissionDenied) -> HttpResponse:
-    return problem(request, status=403, code="permission_denied",
-                   detail=_("You do not have permission to do this."))
+    return problem(
+        request,
+        status=403,
+        code="permission_denied",
+        detail=_("You do not have permission to do this."),
+    )
 
 
 @api.exception_handler(HttpError)
@@ -83,8 +101,12 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 def on_unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
     # Pass the error itself: the handler need not run inside the except block that caught it.
     logger.error("Unhandled API error on %s", request.path, exc_info=error)
-    return problem(request, status=500, code="server_error",
-                   detail=_("Something went wrong on our side. The error was logged."))
+    return problem(
+        request,
+        status=500,
+        code="server_error",
+        detail=_("Something went wrong on our side. The error was logged."),
+    )
 
 
 def _mount() -> None:

@@ -29,9 +29,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["owner", "key"], name="one_record_per_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="one_record_per_key")]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} ({self.state})"

@@ -33,8 +33,11 @@ def _encode(values: list[Any]) -> str:
 
 
 def _invalid_cursor() -> DomainError:
-    return DomainError("invalid_cursor", field="cursor",
-                       message=_("The cursor is not valid; start from the first page."))
+    return DomainError(
+        "invalid_cursor",
+        field="cursor",
+        message=_("The cursor is not valid; start from the first page."),
+    )
 
 
 def _decode(cursor: str) -> list[Any]:
@@ -63,13 +66,16 @@ def paginate(
     """One page ordered by ``order_field`` then primary key (both in the same direction)."""
     size = limit or settings.API_PAGE_SIZE
     if size < 1 or size > settings.API_MAX_PAGE_SIZE:
-        raise DomainError("invalid_limit", field="limit",
-                          message=_("Enter a page size between 1 and %(max)s."),
-                          params={"max": settings.API_MAX_PAGE_SIZE})
+        raise DomainError(
+            "invalid_limit",
+            field="limit",
+            message=_("Enter a page size between 1 and %(max)s."),
+            params={"max": settings.API_MAX_PAGE_SIZE},
+        )
     sign = "-" if descending else ""
-    ordering = [f"{sign}{order_field}"] if order_field == "pk" else [
-        f"{sign}{order_field}", f"{sign}pk"
-    ]
+    ordering = (
+        [f"{sign}{order_field}"] if order_field == "pk" else [f"{sign}{order_field}", f"{sign}pk"]
+    )
     queryset = queryset.order_by(*ordering)
     if cursor:
         last_value, last_pk = _decode(cursor)

@@ -49,10 +49,18 @@ class AuditQuery(Schema):
 
 def entry_out(viewer: Any, entry: AuditEntry, show_ip: bool) -> dict[str, Any]:
     return {
-        "id": entry.pk, "at": entry.at, "actor_id": entry.actor_id, "actor": entry.actor_label,
-        "ip_address": entry.ip_address if show_ip else None, "via": entry.via,
-        "action": entry.action, "verb": entry.verb, "object_type": entry.object_type,
-        "object_id": entry.object_id, "object": entry.object_repr, "before": entry.before,
+        "id": entry.pk,
+        "at": entry.at,
+        "actor_id": entry.actor_id,
+        "actor": entry.actor_label,
+        "ip_address": entry.ip_address if show_ip else None,
+        "via": entry.via,
+        "action": entry.action,
+        "verb": entry.verb,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "object": entry.object_repr,
+        "before": entry.before,
         "after": entry.after,
     }
 
@@ -72,20 +80,25 @@ def filtered(viewer: Any, filters: AuditQuery, codename: str = "audit.view_audit
     if filters.until is not None:
         entries = entries.filter(at__lt=filters.until)
     if filters.q:
-        entries = entries.filter(Q(object_repr__icontains=filters.q)
-                                 | Q(actor_label__icontains=filters.q)
-                                 | Q(verb__icontains=filters.q))
+        entries = entries.filter(
+            Q(object_repr__icontains=filters.q)
+            | Q(actor_label__icontains=filters.q)
+            | Q(verb__icontains=filters.q)
+        )
     return entries
 
 
 @router.get("", response=PageOut[AuditEntryOut])
 def list_entries(request: HttpRequest, filters: Query[AuditQuery]) -> dict[str, Any]:
     authz.require_permission(request.user, "audit.view_auditentry")
-    page = paginate(filtered(request.user, filters), cursor=filters.cursor, limit=filters.limit,
-                    descending=True)
+    page = paginate(
+        filtered(request.user, filters), cursor=filters.cursor, limit=filters.limit, descending=True
+    )
     show_ip = authz.can_read_field(request.user, "audit.auditentry", "ip_address")
-    return {"items": [entry_out(request.user, e, show_ip) for e in page.items],
-            "next_cursor": page.next_cursor}
+    return {
+        "items": [entry_out(request.user, e, show_ip) for e in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
 @router.get("/export", response={200: None}, summary="The filtered audit log as CSV")
@@ -93,10 +106,29 @@ def export_entries(request: HttpRequest, filters: Query[AuditQuery]) -> HttpResp
     authz.require_permission(request.user, "audit.export_auditentry")
     show_ip = authz.can_read_field(request.user, "audit.auditentry", "ip_address")
     entries = filtered(request.user, filters, "audit.export_auditentry").order_by("-pk")[:100_000]
-    rows = [(e.pk, e.at.isoformat(), e.actor_label, e.ip_address if show_ip else "", e.action,
-             e.verb, e.object_type, e.object_id, e.object_repr) for e in entries]
-    audit.record(actor=request.user, action=AuditEntry.Action.EXPORTED,
-                 object_type="audit.auditentry", object_repr="audit.csv",
-                 after={"rows": len(rows)})
-    return csv_response("audit.csv", ["id", "at", "actor", "ip_address", "action", "verb",
-                                      "object_type", "object_id", "object"], rows)
+    rows = [
+        (
+            e.pk,
+            e.at.isoformat(),
+            e.actor_label,
+            e.ip_address if show_ip else "",
+            e.action,
+            e.verb,
+            e.object_type,
+            e.object_id,
+            e.object_repr,
+        )
+        for e in entries
+    ]
+    audit.record(
+        actor=request.user,
+        action=AuditEntry.Action.EXPORTED,
+        object_type="audit.auditentry",
+        object_repr="audit.csv",
+        after={"rows": len(rows)},
+    )
+    return csv_response(
+        "audit.csv",
+        ["id", "at", "actor", "ip_address", "action", "verb", "object_type", "object_id", "object"],
+        rows,
+    )

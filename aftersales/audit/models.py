@@ -31,8 +31,13 @@ class AuditEntry(models.Model):
     # DO_NOTHING, not SET_NULL: entries are never updated, so removing a person must leave
     # their id (and actor_label) in place rather than try to rewrite history and fail.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
-        related_name="+", verbose_name=_("actor"), db_constraint=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        verbose_name=_("actor"),
+        db_constraint=False,
     )
     actor_label = models.CharField(_("actor"), max_length=150, blank=True)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)

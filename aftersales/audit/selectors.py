@@ -10,7 +10,16 @@ from aftersales.accounts import authz
 from aftersales.audit.models import AuditEntry
 
 
-def entries_visible_to(viewer: Any, codename: str = "audit.view_auditentry") -> (
-    QuerySet[AuditEntry]
-):
+def entries_visible_to(
+    viewer: Any, codename: str = "audit.view_auditentry"
+) -> QuerySet[AuditEntry]:
     return authz.restrict(AuditEntry.objects.all(), viewer, codename)
+
+
+def sign_ins_of(user: Any, *, limit: int = 5) -> list[AuditEntry]:
+    """A person's own latest sign-ins (their own rows: no audit permission needed)."""
+    return list(
+        AuditEntry.objects.filter(actor=user, action=AuditEntry.Action.LOGIN).order_by(
+            "-at", "-pk"
+        )[:limit]
+    )

@@ -98,6 +98,10 @@ def record_change(
     if not changed_after:
         return None
     return record(
-        actor=actor, action=Action.UPDATED, obj=obj, verb=verb,
-        before=changed_before, after=changed_after,
+        actor=actor,
+        action=Action.UPDATED,
+        obj=obj,
+        verb=verb,
+        before=changed_before,
+        after=changed_after,
     )

@@ -35,8 +35,12 @@ DEMO_PEOPLE = [
     ("engineer", "赵工程师 Zhao (engineer)", "field-engineer", RoleGrant.Scope.OWN, 2),
     ("warehouse", "陈库管 Chen (warehouse)", "warehouse-keeper", RoleGrant.Scope.BUSINESS_LINES, 3),
 ]
-TEAMS = ["一线客服 Front line", "二线技术支持 Second line", "现场服务 Field service",
-         "备件仓库 Spare parts"]
+TEAMS = [
+    "一线客服 Front line",
+    "二线技术支持 Second line",
+    "现场服务 Field service",
+    "备件仓库 Spare parts",
+]
 
 
 def logins_file() -> Path:
@@ -73,30 +77,50 @@ def load_demo() -> list[DemoLogin]:
         raise RuntimeError("The demo data is already loaded.")
     logins: list[DemoLogin] = []
     admin_password = _password()
-    admin = accounts.bootstrap_admin(username="admin", password=admin_password,
-                                     email="admin@example.com", display_name=DEMO_PEOPLE[0][1])
+    admin = accounts.bootstrap_admin(
+        username="admin",
+        password=admin_password,
+        email="admin@example.com",
+        display_name=DEMO_PEOPLE[0][1],
+    )
     logins.append(DemoLogin("admin", admin_password, "admin"))
-    line = accounts.create_business_line(actor=admin, code="appliances", name="家用电器售后",
-                                         description="Home appliances after-sales service")
+    line = accounts.create_business_line(
+        actor=admin,
+        code="appliances",
+        name="家用电器售后",
+        description="Home appliances after-sales service",
+    )
     teams = [accounts.create_team(actor=admin, name=name, business_line=line) for name in TEAMS]
     for username, display_name, role_key, scope, team_index in DEMO_PEOPLE[1:]:
         password = _password()
-        user = accounts.create_user(actor=admin, username=username, password=password,
-                                    email=f"{username}@example.com", display_name=display_name,
-                                    business_lines=[line])
-        accounts.grant_role(actor=admin, user=user, role=Role.objects.get(key=role_key),
-                            scope=scope)
+        user = accounts.create_user(
+            actor=admin,
+            username=username,
+            password=password,
+            email=f"{username}@example.com",
+            display_name=display_name,
+            business_lines=[line],
+        )
+        accounts.grant_role(
+            actor=admin, user=user, role=Role.objects.get(key=role_key), scope=scope
+        )
         if team_index is not None:
             team = teams[team_index]
             members = [*team.members.all(), user]
             accounts.set_team_members(actor=admin, team=team, members=members)
         logins.append(DemoLogin(username, password, role_key))
-    accounts.update_team(actor=admin, team=teams[0],
-                         changes={"lead": User.objects.get(username="manager")})
+    accounts.update_team(
+        actor=admin, team=teams[0], changes={"lead": User.objects.get(username="manager")}
+    )
     password = _password()
-    accounts.create_user(actor=admin, username="customer", password=password,
-                         email="customer@example.com", display_name="刘先生 Mr Liu (customer)",
-                         kind=User.Kind.CUSTOMER)
+    accounts.create_user(
+        actor=admin,
+        username="customer",
+        password=password,
+        email="customer@example.com",
+        display_name="刘先生 Mr Liu (customer)",
+        kind=User.Kind.CUSTOMER,
+    )
     logins.append(DemoLogin("customer", password, "customer contact"))
     transaction.on_commit(lambda: _save(logins))
     return logins
@@ -104,6 +128,7 @@ def load_demo() -> list[DemoLogin]:
 
 def format_logins(logins: list[DemoLogin]) -> str:
     width = max((len(login.username) for login in logins), default=8)
-    lines = [f"  {login.username.ljust(width)}  {login.password}  ({login.role})"
-             for login in logins]
+    lines = [
+        f"  {login.username.ljust(width)}  {login.password}  ({login.role})" for login in logins
+    ]
     return "\n".join(lines)

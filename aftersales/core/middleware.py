@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from aftersales.core import context, metrics
@@ -27,8 +28,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # Behind a reverse proxy the proxy must overwrite X-Real-IP; otherwise the peer address counts.
-    return request.META.get("HTTP_X_REAL_IP") or request.META.get("REMOTE_ADDR")
+    """The caller's address: the peer, or X-Real-IP when a trusted proxy sets it.
+
+    X-Real-IP is honoured only with TRUST_X_REAL_IP on, because any client can send it; turn it
+    on only behind a reverse proxy that overwrites the header.
+    """
+    if settings.TRUST_X_REAL_IP:
+        forwarded = request.META.get("HTTP_X_REAL_IP", "").strip()
+        if forwarded:
+            return forwarded
+    return request.META.get("REMOTE_ADDR")
 
 
 class RequestContextMiddleware:

@@ -50,8 +50,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["tasks"] = {"status": "error", "error": type(error).__name__}
     checks["tasks"]["ms"] = round((time.perf_counter() - started) * 1000, 2)
     ready = all(check["status"] == "ok" for check in checks.values())
-    return JsonResponse({"status": "ok" if ready else "error", "checks": checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "error", "checks": checks}, status=200 if ready else 503
+    )
 
 
 def _metrics_allowed(request: HttpRequest) -> bool:

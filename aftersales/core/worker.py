@@ -24,11 +24,21 @@ def worker_id(suffix: str = "") -> str:
     return f"{socket.gethostname()}-{os.getpid()}{suffix}"[:64]
 
 
-def make_task_worker(*, interval: float = 0.5, identity: str | None = None,
-                     max_tasks: int | None = None, batch: bool = False) -> Worker:
+def make_task_worker(
+    *,
+    interval: float = 0.5,
+    identity: str | None = None,
+    max_tasks: int | None = None,
+    batch: bool = False,
+) -> Worker:
     return Worker(
-        queue_names=["*"], interval=interval, batch=batch, backend_name="default",
-        startup_delay=not batch, max_tasks=max_tasks, worker_id=identity or worker_id(),
+        queue_names=["*"],
+        interval=interval,
+        batch=batch,
+        backend_name="default",
+        startup_delay=not batch,
+        max_tasks=max_tasks,
+        worker_id=identity or worker_id(),
         excluded_queue_names=[],
     )
 

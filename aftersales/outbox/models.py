@@ -64,6 +64,9 @@ class EventDelivery(models.Model):
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.subscriber} ← {self.event_id} ({self.status})"
+
 
 class PeriodicRun(models.Model):
     """Proof that a periodic job fired in a period: the unique key makes it fire only once,
@@ -76,3 +79,6 @@ class PeriodicRun(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "slot"], name="one_run_per_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.job} @ {self.slot}"

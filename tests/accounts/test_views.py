@@ -418,6 +418,25 @@ def test_profile_saves_the_language(make_user, login_client):
     assert user.language == "en"
 
 
+def test_agent_renames_themself_without_the_user_editing_permission(make_user, login_client):
+    """Anyone may change their own display name; it is audited as their own profile change."""
+    # given
+    user = make_user("mei", role="agent", display_name="Mei")
+    client = login_client(user)
+    # when
+    response = client.post("/accounts/profile/", {"display_name": "李梅", "language": ""})
+    # then
+    assert response["Location"] == "/accounts/profile/"
+    user.refresh_from_db()
+    assert user.display_name == "李梅"
+    entry = AuditEntry.objects.get(verb="profile_updated")
+    assert (entry.actor_id, entry.before, entry.after) == (
+        user.pk,
+        {"display_name": "Mei"},
+        {"display_name": "李梅"},
+    )
+
+
 # --- Users --------------------------------------------------------------------------------------
 
 

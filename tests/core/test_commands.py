@@ -16,10 +16,7 @@ from django_tasks_db.models import DBTaskResult
 from aftersales.outbox import services
 from aftersales.outbox.models import EventDelivery
 from tests.support import processes
-from tests.support.db import audit_truncate_allowed  # noqa: F401 - fixture
 from tests.support.fixtures import probe, trace_lines  # noqa: F401 - fixture
-
-pytestmark = pytest.mark.usefixtures("audit_truncate_allowed")
 
 DEMO_USERS = ["admin", "manager", "agent1", "agent2", "engineer", "warehouse", "customer"]
 

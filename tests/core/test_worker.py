@@ -13,10 +13,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from aftersales.core import worker
 from aftersales.outbox import registry, scheduler, services
 from aftersales.outbox.models import EventDelivery, OutboxEvent, PeriodicRun
-from tests.support.db import audit_truncate_allowed  # noqa: F401 - fixture
 from tests.support.processes import wait_for
-
-pytestmark = pytest.mark.usefixtures("audit_truncate_allowed")
 
 seen: list[str] = []
 thread_connections: list[BaseDatabaseWrapper] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,43 +25,6 @@ CHROMIUM_ARGS = [
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
 # itself (fixtures creating users) are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-_TRIGGERS = importlib.import_module("aftersales.audit.migrations.0002_append_only_triggers")
-
-
-class _TriggerEditor:
-    """Just enough of a schema editor for the trigger functions of the audit migration."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-
-    def execute(self, sql: str) -> None:
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def audit_log_yields_to_e2e_flush() -> Iterator[None]:
-    """The live server needs transactional tests, which end with a flush that the audit log's
-    append-only triggers refuse: lift the triggers for that flush only.
-
-    Same approach as tests/api/conftest.py. TODO(#2): drop once tests/conftest.py does it.
-    """
-    operations = type(connections["default"].ops)
-    original = operations.execute_sql_flush
-
-    def execute_sql_flush(self: Any, sql_list: list[str]) -> None:
-        editor = _TriggerEditor(self.connection)
-        _TRIGGERS.drop_triggers(None, editor)
-        try:
-            original(self, sql_list)
-        finally:
-            _TRIGGERS.create_triggers(None, editor)
-
-    operations.execute_sql_flush = execute_sql_flush
-    yield
-    operations.execute_sql_flush = original
 
 
 @pytest.fixture(scope="session")

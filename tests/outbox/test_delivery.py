@@ -13,9 +13,6 @@ from django_tasks_db.models import DBTaskResult
 
 from aftersales.outbox import services, tasks
 from aftersales.outbox.models import EventDelivery, OutboxEvent
-from tests.support.db import audit_truncate_allowed  # noqa: F401 - fixture
-
-pytestmark = pytest.mark.usefixtures("audit_truncate_allowed")
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

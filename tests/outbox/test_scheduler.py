@@ -12,9 +12,6 @@ from django_tasks_db.models import DBTaskResult
 
 from aftersales.outbox import scheduler, tasks
 from aftersales.outbox.models import PeriodicRun
-from tests.support.db import audit_truncate_allowed  # noqa: F401 - fixture
-
-pytestmark = pytest.mark.usefixtures("audit_truncate_allowed")
 
 # 09:00:00 UTC (Unix time 1_795_510_800) starts a 60-second slot and a 5-second slot.
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

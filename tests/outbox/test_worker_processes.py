@@ -15,13 +15,12 @@ from django_tasks_db.models import DBTaskResult
 from aftersales.outbox import services
 from aftersales.outbox.models import EventDelivery, OutboxEvent, PeriodicRun
 from tests.support import processes
-from tests.support.db import audit_truncate_allowed  # noqa: F401 - fixture
 from tests.support.fixtures import trace_lines
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("audit_truncate_allowed", "probe"),
+    pytest.mark.usefixtures("probe"),
 ]
 
 WORKER = ["worker", "--interval", "0.1"]

@@ -22,10 +22,15 @@ class Command(BaseCommand):
         create = sub.add_parser("create", help="Create a token and print its secret once.")
         create.add_argument("username")
         create.add_argument("--name", default="CLI token")
-        create.add_argument("--scope", action="append", dest="scopes",
-                            help="Permission pattern the token may use (repeatable); default *.")
-        create.add_argument("--days", type=int, default=None,
-                            help="Expire after this many days (default: never).")
+        create.add_argument(
+            "--scope",
+            action="append",
+            dest="scopes",
+            help="Permission pattern the token may use (repeatable); default *.",
+        )
+        create.add_argument(
+            "--days", type=int, default=None, help="Expire after this many days (default: never)."
+        )
         listing = sub.add_parser("list", help="List tokens of a user.")
         listing.add_argument("username")
         revoke = sub.add_parser("revoke", help="Revoke a token by id.")
@@ -53,8 +58,13 @@ class Command(BaseCommand):
         expires = timezone.now() + timedelta(days=options["days"]) if options["days"] else None
         try:
             # The operator at the console acts as the user: a token for themselves.
-            issued = services.create_token(actor=user, user=user, name=options["name"],
-                                           scopes=options["scopes"] or ["*"], expires_at=expires)
+            issued = services.create_token(
+                actor=user,
+                user=user,
+                name=options["name"],
+                scopes=options["scopes"] or ["*"],
+                expires_at=expires,
+            )
         except DomainError as error:
             raise CommandError(error.detail()) from None
         self.stdout.write(issued.secret)

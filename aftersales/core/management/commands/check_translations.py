@@ -25,8 +25,11 @@ class Command(BaseCommand):
     help = "Check that the zh-Hans catalogue is complete and compiled."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--extract", action="store_true",
-                            help="Extract messages from the code first (needs GNU gettext).")
+        parser.add_argument(
+            "--extract",
+            action="store_true",
+            help="Extract messages from the code first (needs GNU gettext).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         import polib
@@ -84,22 +87,32 @@ class Command(BaseCommand):
         package = Path(settings.BASE_DIR)
         with tempfile.TemporaryDirectory() as scratch:
             copy = Path(scratch) / "aftersales"
-            shutil.copytree(package, copy, ignore=shutil.ignore_patterns(
-                "static", "__pycache__", "*.mo"))
+            shutil.copytree(
+                package, copy, ignore=shutil.ignore_patterns("static", "__pycache__", "*.mo")
+            )
             cwd = os.getcwd()
             os.chdir(copy)
             try:
-                call_command("makemessages", locale=["zh_Hans"], verbosity=0,
-                             ignore_patterns=["migrations/*"], no_obsolete=True)
+                call_command(
+                    "makemessages",
+                    locale=["zh_Hans"],
+                    verbosity=0,
+                    ignore_patterns=["migrations/*"],
+                    no_obsolete=True,
+                )
             finally:
                 os.chdir(cwd)
             import polib
 
             extracted = polib.pofile(str(copy / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"))
-            missing = [e.msgid for e in extracted if not e.obsolete and (
-                (not e.msgstr and not e.msgstr_plural) or "fuzzy" in e.flags)]
+            missing = [
+                e.msgid
+                for e in extracted
+                if not e.obsolete and ((not e.msgstr and not e.msgstr_plural) or "fuzzy" in e.flags)
+            ]
         if missing:
-            raise CommandError("Strings in the code lack a Chinese translation "
-                               "(run makemessages and translate):\n  "
-                               + "\n  ".join(repr(m) for m in missing[:50]))
+            raise CommandError(
+                "Strings in the code lack a Chinese translation "
+                "(run makemessages and translate):\n  " + "\n  ".join(repr(m) for m in missing[:50])
+            )
         self.stdout.write("Every string in the code has a Chinese translation.")

@@ -15,8 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if demo.has_demo():
             raise CommandError(
-                "The demo data is already loaded; its logins are in "
-                f"{demo.logins_file()}."
+                f"The demo data is already loaded; its logins are in {demo.logins_file()}."
             )
         logins = demo.load_demo()
         self.stdout.write("Demo data loaded. Logins:\n" + demo.format_logins(logins))

@@ -56,8 +56,14 @@ class Command(BaseCommand):
         try:
             from aftersales.wsgi import application
 
-            waitress.serve(application, host=host, port=port, threads=options["threads"],
-                           ident="aftersales", _quiet=True)
+            waitress.serve(
+                application,
+                host=host,
+                port=port,
+                threads=options["threads"],
+                ident="aftersales",
+                _quiet=True,
+            )
         finally:
             task_thread.stop()
             scheduler.stop()

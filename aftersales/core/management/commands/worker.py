@@ -14,14 +14,18 @@ class Command(BaseCommand):
     help = "Run a background worker (tasks + periodic scheduler). Several may run at once."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--interval", type=float, default=0.5,
-                            help="Seconds to wait when the queue is empty.")
-        parser.add_argument("--no-scheduler", action="store_true",
-                            help="Only run tasks; leave periodic jobs to other workers.")
-        parser.add_argument("--max-tasks", type=int, default=None,
-                            help="Exit after running this many tasks.")
-        parser.add_argument("--batch", action="store_true",
-                            help="Exit once the queue is empty.")
+        parser.add_argument(
+            "--interval", type=float, default=0.5, help="Seconds to wait when the queue is empty."
+        )
+        parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="Only run tasks; leave periodic jobs to other workers.",
+        )
+        parser.add_argument(
+            "--max-tasks", type=int, default=None, help="Exit after running this many tasks."
+        )
+        parser.add_argument("--batch", action="store_true", help="Exit once the queue is empty.")
         parser.add_argument("--id", default=None, help="Worker id shown in task results.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -31,7 +35,9 @@ class Command(BaseCommand):
             raise CommandError("The worker needs TASK_BACKEND=database.")
         identity = options["id"] or worker.worker_id()
         task_worker = worker.make_task_worker(
-            interval=options["interval"], identity=identity, max_tasks=options["max_tasks"],
+            interval=options["interval"],
+            identity=identity,
+            max_tasks=options["max_tasks"],
             batch=options["batch"],
         )
         scheduler = None
