@@ -80,8 +80,9 @@ def install_python(extras: str) -> None:
     if up_to_date("python", wanted):
         return
     say("Installing Python packages" + (" (with test tools)" if extras else ""))
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f".{extras}"])
+    quiet = {"stdout": subprocess.DEVNULL}
+    run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], **quiet)
+    run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f".{extras}"], **quiet)
     remember("python", wanted)
 
 
@@ -135,6 +136,8 @@ def test(arguments: list[str]) -> None:
     env.setdefault("AFTERSALES_DATA_DIR", str(ROOT / "var" / "test"))
     say("Lint (ruff)")
     run([str(BIN / "ruff"), "check", "aftersales", "tests", "bench", "dev.py"], env=env)
+    say("Types (mypy)")
+    run([str(BIN / "mypy"), "aftersales"], env=env)
     say("Migrations are complete (makemigrations --check)")
     run([str(PYTHON), "-m", "aftersales", "makemigrations", "--check", "--dry-run"], env=env)
     say("Translations are compiled and complete")

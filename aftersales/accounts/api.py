@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +13,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from aftersales.accounts import authz, catalog, selectors, services
 from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
+from aftersales.accounts.requests import AuthenticatedRequest
 from aftersales.api.common import (
     PageOut,
     PreconditionFailed,
@@ -232,7 +233,7 @@ def user_out(viewer: Any, user: User) -> dict[str, Any]:
     return data
 
 
-def _users(viewer: Any):  # type: ignore[no-untyped-def]
+def _users(viewer: Any) -> QuerySet[User]:
     return selectors.users_visible_to(viewer).prefetch_related(
         "team_memberships", "business_lines", "role_grants__role"
     )
@@ -291,7 +292,7 @@ def _visible_users(viewer: Any, ids: list[int], field: str) -> list[User]:
 
 
 @router.get("/me", response=UserOut, tags=["users"], summary="The signed-in user")
-def me(request: HttpRequest) -> dict[str, Any]:
+def me(request: AuthenticatedRequest) -> dict[str, Any]:
     user = User.objects.prefetch_related(
         "team_memberships", "business_lines", "role_grants__role"
     ).get(pk=request.user.pk)
@@ -300,9 +301,9 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.patch("/me", response=UserOut, tags=["users"], summary="Change one's own preferences")
-def update_me(request: HttpRequest, payload: MePatch) -> dict[str, Any]:
+def update_me(request: AuthenticatedRequest, payload: MePatch) -> dict[str, Any]:
     if payload.language is not None:
-        services.set_language(actor=request.user, language=payload.language)  # type: ignore[arg-type]
+        services.set_language(actor=request.user, language=payload.language)
     return me(request)
 
 
@@ -441,7 +442,7 @@ def revoke_role(request: HttpRequest, user_id: int, role_id: int) -> Status[None
 # --- Teams -------------------------------------------------------------------------------------
 
 
-def _teams(viewer: Any):  # type: ignore[no-untyped-def]
+def _teams(viewer: Any) -> QuerySet[Team]:
     return selectors.teams_visible_to(viewer).prefetch_related("memberships")
 
 

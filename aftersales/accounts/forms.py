@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from aftersales.accounts import catalog
 from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
+from aftersales.core.forms import choice_field, model_field
 
 
 class LoginForm(forms.Form):
@@ -128,7 +129,7 @@ class UserFilterForm(forms.Form):
 
     def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams
+        model_field(self, "team").queryset = teams
 
 
 class UserCreateForm(forms.Form):
@@ -179,7 +180,7 @@ class GrantRoleForm(forms.Form):
 
     def __init__(self, *args: Any, roles: QuerySet[Role], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = roles
+        model_field(self, "role").queryset = roles
 
 
 # --- Teams and business lines ---------------------------------------------------------------
@@ -205,8 +206,8 @@ class TeamForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["business_line"].queryset = lines
-        self.fields["lead"].queryset = users
+        model_field(self, "business_line").queryset = lines
+        model_field(self, "lead").queryset = users
         if editing:
             # A team stays in its business line: its tickets and rules belong there.
             del self.fields["business_line"]
@@ -224,7 +225,7 @@ class TeamMembersForm(forms.Form):
 
     def __init__(self, *args: Any, users: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["members"].queryset = users
+        model_field(self, "members").queryset = users
 
 
 class BusinessLineForm(forms.Form):
@@ -281,7 +282,7 @@ class RoleEditForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["permissions"].choices = [
+        choice_field(self, "permissions").choices = [
             (codename, codename) for codename in catalog.all_permissions()
         ]
 
@@ -314,7 +315,7 @@ class TokenCreateForm(forms.Form):
 
     def __init__(self, *args: Any, users: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = users
+        model_field(self, "user").queryset = users
 
     def scope_list(self) -> list[str]:
         return self.cleaned_data["scopes"].replace(",", " ").split()

@@ -72,6 +72,10 @@ class User(AbstractUser):
 
     objects = UserManager()  # type: ignore[misc]
 
+    # Set on the in-memory user for one API request by token authentication; never stored.
+    _token_scopes: list[str] | None
+    _api_token_id: int | None
+
     class Meta:
         ordering = ["username"]
         verbose_name = _("user")
@@ -119,7 +123,7 @@ class Team(models.Model):
         related_name="led_teams",
         verbose_name=_("team lead"),
     )
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[User, TeamMembership] = models.ManyToManyField(
         User, through="TeamMembership", related_name="teams", verbose_name=_("members")
     )
     is_active = models.BooleanField(_("active"), default=True)

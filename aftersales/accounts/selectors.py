@@ -29,5 +29,5 @@ def roles_visible_to(viewer: Any) -> QuerySet[Role]:
 def tokens_visible_to(viewer: Any) -> QuerySet[ApiToken]:
     """One's own tokens always; others' through the API-token permission and its scope."""
     others = authz.restrict(ApiToken.objects.all(), viewer)
-    own = ApiToken.objects.filter(user_id=getattr(viewer, "pk", None))
+    own = ApiToken.objects.filter(user_id=getattr(viewer, "pk", None) or 0)
     return (others | own).select_related("user").distinct()

@@ -34,6 +34,7 @@ from django.views.i18n import set_language as django_set_language
 from aftersales.accounts import authz, forms, selectors, services
 from aftersales.accounts.middleware import ENROLMENT_SESSION_KEY, SECOND_FACTOR_SESSION_KEY
 from aftersales.accounts.models import ApiToken, Role, RoleGrant, User
+from aftersales.accounts.requests import AuthenticatedRequest
 from aftersales.audit import selectors as audit_selectors
 from aftersales.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from aftersales.web.shortcuts import add_domain_error, is_htmx, require, signed_in
@@ -143,9 +144,14 @@ def set_language(request: HttpRequest) -> HttpResponse:
     except DomainError as error:
         messages.error(request, error.detail())
         return redirect(next_url)
-    response = redirect(next_url)
     if language:
         translation.activate(language)
+    return _remember_language(redirect(next_url), language)
+
+
+def _remember_language(response: HttpResponse, language: str) -> HttpResponse:
+    """Set (or, for "follow the browser", clear) the language cookie on ``response``."""
+    if language:
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME,
             language,
@@ -154,7 +160,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
             domain=settings.LANGUAGE_COOKIE_DOMAIN,
             secure=settings.LANGUAGE_COOKIE_SECURE,
             httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,  # type: ignore[arg-type]
         )
     else:
         response.delete_cookie(
@@ -222,7 +228,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
-def two_factor_disable(request: HttpRequest) -> HttpResponse:
+def two_factor_disable(request: AuthenticatedRequest) -> HttpResponse:
     try:
         services.disable_totp(actor=request.user, user=request.user)
     except DomainError as error:
@@ -274,7 +280,7 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 
 @sensitive_post_parameters("current_password", "new_password", "confirm_password")
 @signed_in
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedRequest) -> HttpResponse:
     """Change one's own password; this session stays signed in, all others end."""
     form = forms.PasswordChangeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -296,7 +302,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
-def end_sessions(request: HttpRequest) -> HttpResponse:
+def end_sessions(request: AuthenticatedRequest) -> HttpResponse:
     """Sign out everywhere: every session of this person ends, this one included."""
     services.end_all_sessions(actor=request.user, user=request.user)
     services.record_logout(user=request.user)
@@ -309,7 +315,7 @@ def end_sessions(request: HttpRequest) -> HttpResponse:
 
 
 @signed_in
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     """The signed-in person's own page: name, language, two-factor, password, sessions."""
     user = request.user
     form = forms.ProfileForm(
@@ -327,19 +333,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             add_domain_error(form, error)
         else:
             messages.success(request, _("Your profile has been saved."))
-            response = redirect("accounts:profile")
-            language = form.cleaned_data["language"]
-            if language:
-                response.set_cookie(
-                    settings.LANGUAGE_COOKIE_NAME,
-                    language,
-                    max_age=settings.LANGUAGE_COOKIE_AGE,
-                    path=settings.LANGUAGE_COOKIE_PATH,
-                    secure=settings.LANGUAGE_COOKIE_SECURE,
-                    httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-                    samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-                )
-            return response
+            return _remember_language(redirect("accounts:profile"), form.cleaned_data["language"])
     return render(
         request,
         "accounts/profile.html",
@@ -905,7 +899,7 @@ def role_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- API tokens ---------------------------------------------------------------------------------
 
 
-def _require_token_holder(request: HttpRequest) -> None:
+def _require_token_holder(request: AuthenticatedRequest) -> None:
     if request.user.kind == User.Kind.CUSTOMER:
         raise HttpPermissionDenied("customer")
 
@@ -926,7 +920,7 @@ def _token_owners(request: HttpRequest) -> Any:
 
 
 @signed_in
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthenticatedRequest) -> HttpResponse:
     _require_token_holder(request)
     tokens = selectors.tokens_visible_to(request.user).order_by("-created_at", "-pk")
     return render(
@@ -940,7 +934,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 
 @signed_in
-def token_create(request: HttpRequest) -> HttpResponse:
+def token_create(request: AuthenticatedRequest) -> HttpResponse:
     _require_token_holder(request)
     form = forms.TokenCreateForm(
         request.POST if request.method == "POST" else None,
@@ -976,7 +970,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     _require_token_holder(request)
     token: ApiToken = get_object_or_404(selectors.tokens_visible_to(request.user), pk=pk)
     services.revoke_token(actor=request.user, token=token)

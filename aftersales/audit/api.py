@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
@@ -65,7 +65,9 @@ def entry_out(viewer: Any, entry: AuditEntry, show_ip: bool) -> dict[str, Any]:
     }
 
 
-def filtered(viewer: Any, filters: AuditQuery, codename: str = "audit.view_auditentry"):  # type: ignore[no-untyped-def]
+def filtered(
+    viewer: Any, filters: AuditQuery, codename: str = "audit.view_auditentry"
+) -> QuerySet[AuditEntry]:
     entries = selectors.entries_visible_to(viewer, codename)
     if filters.actor is not None:
         entries = entries.filter(actor_id=filters.actor)

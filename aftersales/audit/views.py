@@ -19,6 +19,7 @@ from aftersales.accounts import selectors as account_selectors
 from aftersales.accounts.models import User
 from aftersales.audit import selectors
 from aftersales.audit.models import AuditEntry
+from aftersales.core.forms import model_field
 from aftersales.web.shortcuts import require, signed_in
 
 PAGE_SIZE = 50
@@ -56,7 +57,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, actors: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["actor"].queryset = actors
+        model_field(self, "actor").queryset = actors
 
     def bounds(self) -> tuple[datetime | None, datetime | None]:
         """The date range as aware datetimes; "to" includes its whole day."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -168,7 +169,7 @@ def deliver_event(event_id: str) -> dict[str, int]:
     """Deliver every due delivery of one event; safe to run twice or concurrently."""
     counts: dict[str, int] = {}
     now = timezone.now()
-    due = EventDelivery.objects.filter(event_id=event_id).filter(
+    due = EventDelivery.objects.filter(event_id=uuid.UUID(str(event_id))).filter(
         Q(status=Status.PENDING, next_attempt_at__lte=now)
         | Q(status=Status.RUNNING, claimed_until__lt=now)
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from aftersales.accounts.models import User
+from aftersales.accounts.requests import AuthenticatedRequest
 from aftersales.web.shortcuts import signed_in
 
 
 @signed_in
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     """Who the signed-in person is here: roles with scopes, teams, lines, where to go next."""
     user = request.user
     if user.kind == User.Kind.CUSTOMER:
