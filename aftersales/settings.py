@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "aftersales.accounts",
     "aftersales.audit",
     "aftersales.outbox",
+    "aftersales.customfields",
+    "aftersales.customers",
     "aftersales.api",
     "aftersales.web",
     *env_list("AFTERSALES_EXTRA_APPS", []),

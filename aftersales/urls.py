@@ -13,5 +13,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("accounts/", include("aftersales.accounts.urls")),
     path("settings/audit/", include("aftersales.audit.urls")),
+    path("settings/fields/", include("aftersales.customfields.urls")),
+    path("customers/", include("aftersales.customers.urls")),
     path("", include("aftersales.web.urls")),
 ]

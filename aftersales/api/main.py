@@ -112,9 +112,13 @@ def on_unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
 def _mount() -> None:
     from aftersales.accounts.api import router as accounts_router
     from aftersales.audit.api import router as audit_router
+    from aftersales.customers.api import router as customers_router
+    from aftersales.customfields.api import router as customfields_router
 
     api.add_router("/", accounts_router)
     api.add_router("/audit", audit_router)
+    api.add_router("/", customers_router)
+    api.add_router("/custom-fields", customfields_router)
 
 
 _mount()

@@ -1,0 +1,5 @@
+"""API of the customers app."""
+
+from ninja import Router
+
+router = Router()

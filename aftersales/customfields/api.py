@@ -1,0 +1,5 @@
+"""API of the customfields app."""
+
+from ninja import Router
+
+router = Router()
