@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "aftersales.outbox",
     "aftersales.customfields",
     "aftersales.customers",
+    "aftersales.tickets",
     "aftersales.api",
     "aftersales.web",
     *env_list("AFTERSALES_EXTRA_APPS", []),

@@ -15,5 +15,6 @@ urlpatterns = [
     path("settings/audit/", include("aftersales.audit.urls")),
     path("settings/fields/", include("aftersales.customfields.urls")),
     path("customers/", include("aftersales.customers.urls")),
+    path("tickets/", include("aftersales.tickets.urls")),
     path("", include("aftersales.web.urls")),
 ]

@@ -114,11 +114,13 @@ def _mount() -> None:
     from aftersales.audit.api import router as audit_router
     from aftersales.customers.api import router as customers_router
     from aftersales.customfields.api import router as customfields_router
+    from aftersales.tickets.api import router as tickets_router
 
     api.add_router("/", accounts_router)
     api.add_router("/audit", audit_router)
     api.add_router("/", customers_router)
     api.add_router("/custom-fields", customfields_router)
+    api.add_router("/", tickets_router)
 
 
 _mount()
