@@ -47,7 +47,7 @@ def tick_once(identity: str) -> list[str]:
     """Fire the periodic jobs that are due now (once per period across all workers)."""
     fired = scheduler.tick(identity)
     if fired:
-        logger.info("Scheduler fired %s", ", ".join(fired))
+        logger.debug("Scheduler fired %s", ", ".join(fired))
     return fired
 
 
