@@ -33,7 +33,7 @@ def database_url() -> str:
         host = settings.get("HOST") or "127.0.0.1"
         port = settings.get("PORT") or 5432
         return f"postgres://{credentials}@{host}:{port}/{settings['NAME']}"
-    raise NotImplementedError(connection.vendor)
+    raise RuntimeError(f"Worker tests run on SQLite or PostgreSQL, not {connection.vendor}.")
 
 
 def process_env(**extra: str) -> dict[str, str]:
