@@ -71,3 +71,13 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("Audit entries are append-only.")
+
+    @property
+    def changes(self) -> list[tuple[str, Any, Any]] | None:
+        """Field by field (name, before, after) when both sides are field maps; else None."""
+        before = self.before if self.before is not None else {}
+        after = self.after if self.after is not None else {}
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            return None
+        names = list(dict.fromkeys([*before, *after]))
+        return [(name, before.get(name), after.get(name)) for name in names]

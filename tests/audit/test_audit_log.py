@@ -331,3 +331,23 @@ def test_deleting_the_actor_keeps_their_entries(make_user: Callable[..., User]) 
     # then
     entry = _last(action="login")
     assert (entry.actor_id, entry.actor_label) == (user.pk, "leaver")
+
+
+def test_changes_pair_each_field_before_and_after(admin_user) -> None:
+    """The audit page lists an update field by field, old value beside new."""
+    # given
+    line = accounts.create_business_line(actor=admin_user, code="hvac", name="暖通")
+    # when
+    accounts.update_business_line(actor=admin_user, line=line, changes={"name": "暖通空调"})
+    entry = AuditEntry.objects.filter(action=AuditEntry.Action.UPDATED).get()
+    # then
+    assert entry.changes == [("name", "暖通", "暖通空调")]
+
+
+def test_changes_are_empty_for_entries_without_field_maps(admin_user) -> None:
+    # given
+    accounts.record_failed_login(username="nobody", reason="bad_credentials")
+    # when
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.LOGIN_FAILED)
+    # then
+    assert entry.changes == []

@@ -61,7 +61,10 @@ def test_admin_sees_entries_newest_first_with_before_and_after(admin_user, make_
     assert entries[0].before == {"name": "Print"}
     assert entries[0].after == {"name": "Printing"}
     page = response.content.decode()
-    assert '<span class="change-before">\u2212 {&#x27;name&#x27;: &#x27;Print&#x27;}</span>' in page
+    assert (
+        '<dt>name</dt>\n                    <dd><span class="change-before">Print</span> → '
+        '<span class="change-after">Printing</span></dd>'
+    ) in page
     assert response.context["show_ip"] is True
     assert response.context["export_url"] == (
         "/api/v1/audit/export?object_type=accounts.businessline"
