@@ -1,0 +1,367 @@
+"""Importing customers from a CSV or Excel sheet: every row checked, then all or nothing.
+
+Rows are numbered as the spreadsheet shows them: the header is row 1, the first customer is
+row 2. Validation reads the reference data (business lines, organisations, tiers, identities
+already taken) once per import, so 10,000 rows cost a handful of queries, and the insert is a
+few bulk statements in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+
+from aftersales.accounts import authz
+from aftersales.accounts.models import BusinessLine
+from aftersales.audit import services as audit
+from aftersales.audit.models import AuditEntry
+from aftersales.core.errors import DomainError
+from aftersales.customers import identities as identity_rules
+from aftersales.customers import selectors, services
+from aftersales.customers.models import Customer, CustomerIdentity, CustomerTier, Organisation
+from aftersales.outbox import services as outbox
+
+COLUMNS = (
+    "name",
+    "organisation_code",
+    "tier_key",
+    "phone",
+    "email",
+    "wechat_openid",
+    "tags",
+    "notes",
+    "business_line_code",
+)
+REQUIRED_COLUMNS = ("name", "business_line_code")
+IDENTITY_COLUMNS = ("phone", "email", "wechat_openid")
+_ALIASES = {
+    "organisation": "organisation_code",
+    "organization_code": "organisation_code",
+    "organization": "organisation_code",
+    "tier": "tier_key",
+    "business_line": "business_line_code",
+}
+MAX_ROWS = 50_000
+_LOOKUP_CHUNK = 500
+_BATCH = 1000
+
+
+class Format:
+    CSV = "csv"
+    XLSX = "xlsx"
+    ALL = (CSV, XLSX)
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    field: str
+    code: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did: ``created`` customers, or the ``errors`` that stopped it."""
+
+    created: int = 0
+    rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def is_success(self) -> bool:
+        return not self.errors
+
+
+def _column_name(header: Any) -> str:
+    name = str(header or "").strip().lower().replace(" ", "_").replace("-", "_")
+    return _ALIASES.get(name, name)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        # Excel stores a phone number typed as a number as 13812345678.0.
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_csv(file: IO[bytes]) -> Iterator[list[str]]:
+    raw = file.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DomainError(
+            "invalid_encoding",
+            field="file",
+            message=_("Save the CSV file as UTF-8 and upload it again."),
+        ) from None
+    yield from csv.reader(io.StringIO(text, newline=""))
+
+
+def _read_xlsx(file: IO[bytes]) -> Iterator[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(file.read()), read_only=True, data_only=True)
+    except Exception:
+        raise DomainError(
+            "invalid_file",
+            field="file",
+            message=_("The file is not an Excel workbook (.xlsx)."),
+        ) from None
+    try:
+        sheet = workbook.worksheets[0]
+        for values in sheet.iter_rows(values_only=True):
+            yield [_cell(v) for v in values]
+    finally:
+        workbook.close()
+
+
+def read_rows(file: IO[bytes], file_format: str) -> tuple[list[str], list[list[str]]]:
+    """The header (canonical column names) and the data rows, as text."""
+    if file_format not in Format.ALL:
+        raise DomainError("invalid_format", field="format", message=_("Choose csv or xlsx."))
+    reader = _read_csv(file) if file_format == Format.CSV else _read_xlsx(file)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    for values in reader:
+        if header is None:
+            header = [_column_name(v) for v in values]
+            continue
+        rows.append([_cell(v) for v in values])
+        if len(rows) > MAX_ROWS:
+            raise DomainError(
+                "too_many_rows",
+                field="file",
+                message=_("Import at most %(count)s rows at a time."),
+                params={"count": MAX_ROWS},
+            )
+    if header is None:
+        raise DomainError("empty_file", field="file", message=_("The file is empty."))
+    return header, rows
+
+
+@dataclass
+class _Row:
+    number: int
+    name: str
+    line: BusinessLine
+    organisation: Organisation | None
+    tier: CustomerTier
+    tags: list[str]
+    notes: str
+    identities: list[tuple[str, str]]
+
+
+def _existing_identities(wanted: dict[str, set[str]]) -> dict[tuple[str, str], int]:
+    """(kind, value) → holder id, for the wanted values already held by active customers."""
+    found: dict[tuple[str, str], int] = {}
+    for kind, values in wanted.items():
+        ordered = sorted(values)
+        for start in range(0, len(ordered), _LOOKUP_CHUNK):
+            chunk = ordered[start : start + _LOOKUP_CHUNK]
+            for value, customer_id in CustomerIdentity.objects.filter(
+                kind=kind, value__in=chunk, is_active=True
+            ).values_list("value", "customer_id"):
+                found[(kind, value)] = customer_id
+    return found
+
+
+def _validate(
+    actor: Any, header: list[str], rows: list[list[str]]
+) -> tuple[list[_Row], list[RowError]]:
+    errors: list[RowError] = []
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        return [], [
+            RowError(1, c, "missing_column", str(_("The sheet has no column with this name.")))
+            for c in missing
+        ]
+    position = {name: header.index(name) for name in COLUMNS if name in header}
+
+    lines = {line.code: line for line in BusinessLine.objects.filter(is_active=True)}
+    organisations = {
+        o.code: o for o in selectors.organisations_visible_to(actor).filter(is_active=True)
+    }
+    tiers = {t.key: t for t in CustomerTier.objects.all()}
+    fallback_tier = CustomerTier.objects.filter(is_default=True).first()
+
+    def value(row: list[str], column: str) -> str:
+        index = position.get(column)
+        return row[index].strip() if index is not None and index < len(row) else ""
+
+    def fail(number: int, column: str, error: DomainError | str, code: str = "") -> None:
+        if isinstance(error, DomainError):
+            errors.append(RowError(number, column, error.code, error.detail()))
+        else:
+            errors.append(RowError(number, column, code, error))
+
+    parsed: list[_Row] = []
+    seen: dict[tuple[str, str], int] = {}
+    wanted: dict[str, set[str]] = {}
+    for offset, row in enumerate(rows):
+        number = offset + 2
+        if not any(cell.strip() for cell in row):
+            continue
+        row_errors = len(errors)
+        name = value(row, "name")
+        if not name:
+            fail(number, "name", str(_("This field is required.")), "required")
+        elif len(name) > 200:
+            fail(number, "name", str(_("Enter at most 200 characters.")), "too_long")
+        line_code = value(row, "business_line_code")
+        line = lines.get(line_code)
+        if not line_code:
+            fail(number, "business_line_code", str(_("This field is required.")), "required")
+        elif line is None:
+            fail(
+                number,
+                "business_line_code",
+                str(_("No active business line has this code.")),
+                "unknown_reference",
+            )
+        organisation = None
+        organisation_code = value(row, "organisation_code")
+        if organisation_code:
+            organisation = organisations.get(organisation_code)
+            if organisation is None:
+                fail(
+                    number,
+                    "organisation_code",
+                    str(_("No organisation you can see has this code.")),
+                    "unknown_reference",
+                )
+        tier_key = value(row, "tier_key")
+        tier = tiers.get(tier_key) if tier_key else None
+        if tier_key and tier is None:
+            fail(number, "tier_key", str(_("No tier has this key.")), "unknown_reference")
+        tier = tier or (organisation.tier if organisation is not None else None) or fallback_tier
+        if tier is None and not tier_key:
+            fail(number, "tier_key", str(_("Name a tier: there is no default tier.")), "required")
+        try:
+            tags = services.clean_tags(value(row, "tags").split(","), "tags")
+        except DomainError as error:
+            fail(number, "tags", error)
+            tags = []
+        pairs: list[tuple[str, str]] = []
+        for column in IDENTITY_COLUMNS:
+            raw = value(row, column)
+            if not raw:
+                continue
+            try:
+                normalised = identity_rules.normalise(column, raw, field=column)
+            except DomainError as error:
+                fail(number, column, error)
+                continue
+            first = seen.get((column, normalised))
+            if first is not None:
+                fail(
+                    number,
+                    column,
+                    str(_("Row %(row)s has the same value.") % {"row": first}),
+                    "duplicate_in_file",
+                )
+                continue
+            seen[(column, normalised)] = number
+            wanted.setdefault(column, set()).add(normalised)
+            pairs.append((column, normalised))
+        if line is not None:
+            candidate = Customer(business_line=line)
+            if not services.reaches(actor, "customers.add_customer", candidate):
+                fail(
+                    number,
+                    "business_line_code",
+                    str(_("You may not add customers to this business line.")),
+                    "outside_scope",
+                )
+        if len(errors) == row_errors and line is not None and tier is not None:
+            parsed.append(
+                _Row(number, name, line, organisation, tier, tags, value(row, "notes"), pairs)
+            )
+
+    taken = _existing_identities(wanted)
+    if taken:
+        holders = dict(
+            selectors.customers_visible_to(actor)
+            .filter(pk__in=set(taken.values()))
+            .values_list("pk", "name")
+        )
+        for (kind, normalised), number in seen.items():
+            holder_id = taken.get((kind, normalised))
+            if holder_id is None:
+                continue
+            if holder_id in holders:
+                message: Any = _("Already belongs to customer %(name)s (#%(id)s).") % {
+                    "name": holders[holder_id],
+                    "id": holder_id,
+                }
+            else:
+                message = _("Already belongs to another customer.")
+            fail(number, kind, str(message), "identity_taken")
+    errors.sort(key=lambda e: (e.row, COLUMNS.index(e.field) if e.field in COLUMNS else 99))
+    return parsed, errors
+
+
+@transaction.atomic
+def import_customers(*, actor: Any, file: IO[bytes], format: str) -> ImportReport:
+    """Check every row; if any is wrong save nothing and report them all, else save them all."""
+    authz.require_permission(actor, "customers.add_customer")
+    header, rows = read_rows(file, format)
+    parsed, errors = _validate(actor, header, rows)
+    report = ImportReport(rows=sum(1 for row in rows if any(row)), errors=errors)
+    if errors or not parsed:
+        return report
+    customers = [
+        Customer(
+            name=row.name,
+            business_line=row.line,
+            organisation=row.organisation,
+            tier=row.tier,
+            tags=row.tags,
+            notes=row.notes,
+        )
+        for row in parsed
+    ]
+    Customer.objects.bulk_create(customers, batch_size=_BATCH)
+    try:
+        with transaction.atomic():
+            CustomerIdentity.objects.bulk_create(
+                [
+                    CustomerIdentity(customer=customer, kind=kind, value=value)
+                    for customer, row in zip(customers, parsed, strict=True)
+                    for kind, value in row.identities
+                ],
+                batch_size=_BATCH,
+            )
+    except IntegrityError:
+        # Someone took one of the identities between validation and insert.
+        raise DomainError(
+            "identity_taken",
+            field="file",
+            message=_("An identity in the file was just taken by another customer. Try again."),
+        ) from None
+    report.created = len(customers)
+    ids = [c.pk for c in customers]
+    audit.record(
+        actor=actor,
+        action=AuditEntry.Action.CREATED,
+        verb="imported",
+        object_type="customers.customer",
+        object_repr=f"import:{format}",
+        after={"rows": report.created, "first_id": min(ids), "last_id": max(ids)},
+    )
+    outbox.emit(
+        "customer.imported",
+        None,
+        actor=actor,
+        payload={"count": report.created, "customer_ids": ids},
+    )
+    return report
