@@ -15,6 +15,7 @@ Kind = CustomerIdentity.Kind
 
 DEFAULT_COUNTRY_CODE = "86"
 _PHONE_SEPARATORS = re.compile(r"[\s\-().\u00a0]")
+_MAINLAND_MOBILE = re.compile(DEFAULT_COUNTRY_CODE + r"1[3-9]")
 _OPAQUE_ID = re.compile(r"^[A-Za-z0-9_\-.@:]{1,128}$")
 
 
@@ -48,7 +49,8 @@ def normalise_phone(raw: str, *, field: str = "value") -> str:
         digits = DEFAULT_COUNTRY_CODE + text
     if not digits.isdigit() or not digits.isascii() or not 8 <= len(digits) <= 15:
         raise _invalid(Kind.PHONE, field)
-    mobile = digits.startswith(DEFAULT_COUNTRY_CODE + "1")
+    # Mainland mobiles start 13-19; Beijing's area code 10 also starts with 1 but is no mobile.
+    mobile = _MAINLAND_MOBILE.match(digits) is not None
     if mobile and len(digits) != 13:
         # Mainland mobile numbers have exactly 11 digits.
         raise _invalid(Kind.PHONE, field)

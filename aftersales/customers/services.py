@@ -206,21 +206,23 @@ def _check_version(obj: Customer | Organisation, expected: int | None) -> None:
         raise Conflict("version_mismatch", field="version")
 
 
-def identity_taken_error(actor: Any, kind: str, holder: Customer, field: str) -> DomainError:
+def identity_taken_error(
+    actor: Any, kind: str, value: str, holder: Customer, field: str
+) -> DomainError:
     """The refusal of a duplicate identity; it names the holder only to someone who sees them."""
     label = CustomerIdentity.Kind(kind).label
     if selectors.customers_visible_to(actor).filter(pk=holder.pk).exists():
         return DomainError(
             "identity_taken",
             field=field,
-            message=_("This %(kind)s already belongs to customer %(name)s (#%(id)s)."),
-            params={"kind": label, "name": holder.name, "id": holder.pk},
+            message=_("%(kind)s %(value)s already belongs to customer %(name)s (#%(id)s)."),
+            params={"kind": label, "value": value, "name": holder.name, "id": holder.pk},
         )
     return DomainError(
         "identity_taken",
         field=field,
-        message=_("This %(kind)s already belongs to another customer."),
-        params={"kind": label},
+        message=_("%(kind)s %(value)s already belongs to another customer."),
+        params={"kind": label, "value": value},
     )
 
 
@@ -435,7 +437,7 @@ def _normalised_identities(
             continue
         holder = selectors.identity_holder(kind, value, exclude_customer_id=customer_id)
         if holder is not None:
-            raise identity_taken_error(actor, kind, holder, kind)
+            raise identity_taken_error(actor, kind, value, holder, kind)
         result.append((kind, value))
     return result
 
@@ -540,7 +542,9 @@ def _set_active(actor: Any, customer: Customer, is_active: bool) -> None:
                 identity.kind, identity.value, exclude_customer_id=customer.pk
             )
             if holder is not None:
-                raise identity_taken_error(actor, identity.kind, holder, "is_active")
+                raise identity_taken_error(
+                    actor, identity.kind, identity.value, holder, "is_active"
+                )
     customer.is_active = is_active
     customer.identities.update(is_active=is_active)
 
@@ -625,7 +629,7 @@ def add_identity(*, actor: Any, customer: Customer, kind: str, value: str) -> Cu
         )
     holder = selectors.identity_holder(kind, normalised, exclude_customer_id=customer.pk)
     if holder is not None:
-        raise identity_taken_error(actor, kind, holder, "value")
+        raise identity_taken_error(actor, kind, normalised, holder, "value")
     try:
         with transaction.atomic():
             identity = CustomerIdentity.objects.create(
