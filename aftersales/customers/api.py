@@ -10,6 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from ninja import Field, File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -501,12 +502,17 @@ def import_customers(
     chosen = format or ("xlsx" if name.endswith(".xlsx") else "csv")
     report = importing.import_customers(actor=request.user, file=file.file, format=chosen)
     if not report.is_success:
+        bad_rows = len({e.row for e in report.errors})
         return problem(
             request,
             status=422,
             code="import_invalid",
-            detail=_("%(count)s rows have errors; nothing was imported.")
-            % {"count": len({e.row for e in report.errors})},
+            detail=ngettext(
+                "%(count)s row has errors; nothing was imported.",
+                "%(count)s rows have errors; nothing was imported.",
+                bad_rows,
+            )
+            % {"count": bad_rows},
             errors=[
                 {"row": e.row, "field": e.field, "code": e.code, "detail": e.message}
                 for e in report.errors

@@ -49,6 +49,7 @@ _ALIASES = {
 }
 MAX_ROWS = 50_000
 _LOOKUP_CHUNK = 500
+_NEUTRALISED = ("=", "+", "-", "@")
 _BATCH = 1000
 
 
@@ -90,7 +91,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         # Excel stores a phone number typed as a number as 13812345678.0.
         return str(int(value))
-    return str(value).strip()
+    text = str(value).strip()
+    if text[:1] == "'" and text[1:2] in _NEUTRALISED:
+        # Our own export quotes cells that a spreadsheet would compute; take the quote off.
+        return text[1:]
+    return text
 
 
 def _read_csv(file: IO[bytes]) -> Iterator[list[str]]:
