@@ -32,6 +32,12 @@ NAV_ITEMS: list[NavItem] = [
         _("Settings"),
     ),
     NavItem(_("Roles"), "accounts:role_list", "accounts.view_role", _("Settings")),
+    NavItem(
+        _("Custom fields"),
+        "customfields:field_list",
+        "customfields.view_fielddefinition",
+        _("Settings"),
+    ),
     NavItem(_("API tokens"), "accounts:token_list", None, _("Settings")),
     NavItem(_("Audit log"), "audit:entry_list", "audit.view_auditentry", _("Settings")),
 ]
