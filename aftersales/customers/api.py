@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -334,13 +333,6 @@ def _check_if_match(request: HttpRequest, version: int) -> int | None:
     return expected
 
 
-def _tag_filter(tag: str) -> Q:
-    if connection.vendor == "postgresql":
-        return Q(tags__contains=[tag])
-    # SQLite has no JSON containment; match the JSON text of the list instead.
-    return Q(tags__icontains=f'"{tag}"')
-
-
 # --- Tiers -------------------------------------------------------------------------------------
 
 
@@ -385,7 +377,7 @@ def list_organisations(
     if filters.tier:
         organisations = organisations.filter(tier__key=filters.tier)
     if filters.tag:
-        organisations = organisations.filter(_tag_filter(filters.tag))
+        organisations = organisations.filter(selectors.tag_filter(filters.tag))
     if filters.business_line is not None:
         organisations = organisations.filter(business_line_id=filters.business_line)
     if filters.is_active is not None:
@@ -457,7 +449,7 @@ def list_customers(request: HttpRequest, filters: Query[CustomerListQuery]) -> d
     if filters.tier:
         customers = customers.filter(tier__key=filters.tier)
     if filters.tag:
-        customers = customers.filter(_tag_filter(filters.tag))
+        customers = customers.filter(selectors.tag_filter(filters.tag))
     if filters.business_line is not None:
         customers = customers.filter(business_line_id=filters.business_line)
     if filters.is_active is not None:
@@ -500,7 +492,7 @@ def import_customers(
     authz.require_permission(request.user, "customers.add_customer")
     name = (file.name or "").lower()
     chosen = format or ("xlsx" if name.endswith(".xlsx") else "csv")
-    report = importing.import_customers(actor=request.user, file=file.file, format=chosen)
+    report = importing.import_customers(actor=request.user, file=file, format=chosen)
     if not report.is_success:
         bad_rows = len({e.row for e in report.errors})
         return problem(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from aftersales.accounts import authz
@@ -34,6 +36,14 @@ def organisations_visible_to(viewer: Any, codename: str | None = None) -> QueryS
     return authz.restrict(
         Organisation.objects.select_related("tier", "business_line"), viewer, codename
     )
+
+
+def tag_filter(tag: str) -> Q:
+    """Rows whose ``tags`` list holds exactly ``tag``."""
+    if connection.vendor == "postgresql":
+        return Q(tags__contains=[tag])
+    # SQLite has no JSON containment; match the quoted tag in the list's JSON text instead.
+    return Q(tags__icontains=json.dumps(tag)[1:-1].join('""'))
 
 
 def tiers_visible_to(viewer: Any) -> QuerySet[CustomerTier]:
