@@ -10,13 +10,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import ConfigDict
 
+from aftersales.accounts import authz
 from aftersales.accounts import selectors as accounts_selectors
 from aftersales.api.common import PageOut, PreconditionFailed, etag_of, expected_version
 from aftersales.api.pagination import paginate
 from aftersales.core.errors import DomainError
 from aftersales.tickets import lifecycle, selectors, services
 from aftersales.tickets.models import StatusTransition, TicketStatus, TicketType
+from aftersales.tickets.permissions import CONFIGURE_TICKET_TYPE
 
 router = Router(tags=["ticket types"])
 
@@ -158,6 +161,8 @@ class TransitionPatch(Schema):
 class TicketFacts(Schema):
     """What a guard sees as ``ticket``; missing facts take their empty value."""
 
+    model_config = ConfigDict(extra="forbid")
+
     priority: str = ""
     channel: str = ""
     category: str = ""
@@ -266,6 +271,8 @@ def list_ticket_types(request: HttpRequest, filters: Query[TicketTypeQuery]) -> 
 
 @router.post("/ticket-types", response={201: TicketTypeOut})
 def create_ticket_type(request: HttpRequest, payload: TicketTypeIn) -> Status[TicketType]:
+    # Refuse people who configure nothing before telling them which lines exist.
+    authz.require_permission(request.user, CONFIGURE_TICKET_TYPE)
     line = _line(request, payload.business_line_id)
     data = payload.dict(exclude={"business_line_id"})
     ticket_type = services.create_ticket_type(actor=request.user, business_line=line, **data)
