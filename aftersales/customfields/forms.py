@@ -319,6 +319,9 @@ class DefinitionForm(forms.Form):
                 self.fields[name].disabled = True
             self.initial.update(self._initial_from(definition))
 
+    def config_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.config_names]
+
     def _config_field(self, name: str, info: Any) -> forms.Field:
         annotation = _strip_optional(info.annotation)
         label = name.replace("_", " ").capitalize()

@@ -62,7 +62,7 @@ def definitions_for(
     target: str, subtarget: str | None = None, *, include_inactive: bool = False
 ) -> list[FieldDefinition]:
     """The fields of ``target`` (those for every subtarget plus those for ``subtarget``), in
-    form order: section, then position."""
+    form order: by section; in a section the common fields, then the subtarget's; by position."""
     queryset = FieldDefinition.objects.filter(target=target)
     if subtarget:
         queryset = queryset.filter(Q(subtarget="") | Q(subtarget=subtarget))
@@ -70,7 +70,8 @@ def definitions_for(
         queryset = queryset.filter(subtarget="")
     if not include_inactive:
         queryset = queryset.filter(is_active=True)
-    return list(queryset.order_by("section", "position", "pk"))
+    # Fields for every subtarget come first in a section, then those of this subtarget.
+    return list(queryset.order_by("section", "subtarget", "position", "pk"))
 
 
 def _definitions_sharing_values(target: str, subtarget: str) -> Q:

@@ -37,7 +37,13 @@ def refusal(field_type: str, value: Any, config: dict[str, Any] | None = None) -
         ("datetime to utc", "datetime", {}, "2026-03-01T10:00:00+08:00", "2026-03-01T02:00:00Z"),
         ("datetime naive is local", "datetime", {}, "2026-03-01T10:00", "2026-03-01T02:00:00Z"),
         ("single choice", "single_choice", CHOICES, "refund", "refund"),
-        ("multi choice in option order", "multi_choice", CHOICES, ["other", "repair"], ["repair", "other"]),
+        (
+            "multi choice in option order",
+            "multi_choice",
+            CHOICES,
+            ["other", "repair"],
+            ["repair", "other"],
+        ),
         ("multi choice no repeats", "multi_choice", CHOICES, ["other", "other"], ["other"]),
         ("cascade leaf", "cascade", TREE, ["gd", "sz"], ["gd", "sz"]),
         ("cascade prefix allowed", "cascade", {**TREE, "require_leaf": False}, ["zj"], ["zj"]),
@@ -46,7 +52,13 @@ def refusal(field_type: str, value: Any, config: dict[str, Any] | None = None) -
         ("url", "url", {}, "https://example.com/a?b=1", "https://example.com/a?b=1"),
         ("email domain lowered", "email", {}, "Mei@Example.COM", "Mei@example.com"),
         ("cn mobile", "phone", {}, "138 1234 5678", "+8613812345678"),
-        ("cn mobile with prefix", "phone", {"kind": "cn_mobile"}, "+86-13812345678", "+8613812345678"),
+        (
+            "cn mobile with prefix",
+            "phone",
+            {"kind": "cn_mobile"},
+            "+86-13812345678",
+            "+8613812345678",
+        ),
         ("e164", "phone", {}, "+44 20 7946 0958", "+442079460958"),
         ("e164 from 00", "phone", {}, "0044 20 7946 0958", "+442079460958"),
         (
@@ -56,7 +68,13 @@ def refusal(field_type: str, value: Any, config: dict[str, Any] | None = None) -
             {"lat": 22.5431, "lng": 114.0579, "address": " 深圳 "},
             {"lat": 22.5431, "lng": 114.0579, "address": "深圳"},
         ),
-        ("location without address", "location", {}, {"lat": 0, "lng": 0}, {"lat": 0.0, "lng": 0.0}),
+        (
+            "location without address",
+            "location",
+            {},
+            {"lat": 0, "lng": 0},
+            {"lat": 0.0, "lng": 0.0},
+        ),
         (
             "attachments",
             "attachment",
@@ -88,7 +106,13 @@ def test_clean_accepts_and_normalises(_case, field_type, config, value, expected
         ("decimal text", "decimal", {}, "abc", "invalid_decimal"),
         ("decimal nan", "decimal", {}, "NaN", "invalid_decimal"),
         ("decimal places", "decimal", {"decimal_places": 1}, "1.25", "too_many_decimal_places"),
-        ("decimal digits", "decimal", {"max_digits": 4, "decimal_places": 2}, "123.4", "too_many_digits"),
+        (
+            "decimal digits",
+            "decimal",
+            {"max_digits": 4, "decimal_places": 2},
+            "123.4",
+            "too_many_digits",
+        ),
         ("decimal range", "decimal", {"max_value": "9.99"}, "10", "too_large"),
         ("date format", "date", {}, "01/03/2026", "invalid_date"),
         ("date impossible", "date", {}, "2026-02-30", "invalid_date"),
@@ -98,8 +122,20 @@ def test_clean_accepts_and_normalises(_case, field_type, config, value, expected
         ("choice not text", "single_choice", CHOICES, 1, "invalid_choice"),
         ("multi not list", "multi_choice", CHOICES, "repair", "invalid_type"),
         ("multi unknown", "multi_choice", CHOICES, ["repair", "x"], "invalid_choice"),
-        ("multi too many", "multi_choice", {**CHOICES, "max_selections": 1}, ["repair", "other"], "too_many_choices"),
-        ("multi too few", "multi_choice", {**CHOICES, "min_selections": 2}, ["repair"], "too_few_choices"),
+        (
+            "multi too many",
+            "multi_choice",
+            {**CHOICES, "max_selections": 1},
+            ["repair", "other"],
+            "too_many_choices",
+        ),
+        (
+            "multi too few",
+            "multi_choice",
+            {**CHOICES, "min_selections": 2},
+            ["repair"],
+            "too_few_choices",
+        ),
         ("yes_no text", "yes_no", {}, "yes", "invalid_boolean"),
         ("url scheme", "url", {}, "ftp://example.com/", "invalid_url"),
         ("url junk", "url", {}, "not a url", "invalid_url"),
@@ -109,7 +145,13 @@ def test_clean_accepts_and_normalises(_case, field_type, config, value, expected
         ("location shape", "location", {}, [22.5, 114.0], "invalid_location"),
         ("location range", "location", {}, {"lat": 91, "lng": 0}, "invalid_coordinates"),
         ("location extra key", "location", {}, {"lat": 1, "lng": 1, "alt": 3}, "invalid_location"),
-        ("location address needed", "location", {"require_address": True}, {"lat": 1, "lng": 1}, "address_required"),
+        (
+            "location address needed",
+            "location",
+            {"require_address": True},
+            {"lat": 1, "lng": 1},
+            "address_required",
+        ),
         ("attachment shape", "attachment", {}, [0], "invalid_attachment"),
         ("attachment not list", "attachment", {}, 5, "invalid_attachment"),
         ("attachment count", "attachment", {"max_files": 1}, [1, 2], "too_many_files"),
@@ -176,7 +218,9 @@ def test_display_uses_the_language_labels():
     # when / then
     assert cascade.display(["gd", "sz"], cascade.parse_config(TREE), "zh-hans") == "广东 / 深圳"
     assert cascade.display(["gd", "sz"], cascade.parse_config(TREE), "en") == "Guangdong / Shenzhen"
-    assert choice.display(["repair", "other"], choice.parse_config(CHOICES), "en") == "Repair, Other"
+    assert (
+        choice.display(["repair", "other"], choice.parse_config(CHOICES), "en") == "Repair, Other"
+    )
     assert yes_no.display(True, None, "en") == "Yes"
 
 
@@ -205,8 +249,23 @@ def test_every_type_publishes_a_config_schema():
     schemas = {key: handler.config_schema() for key, handler in registry.field_types().items()}
     # then
     assert sorted(schemas) == [
-        "attachment", "cascade", "customer", "date", "datetime", "decimal", "email",
-        "location", "long_text", "multi_choice", "number", "phone", "single_choice", "team",
-        "text", "url", "user", "yes_no",
+        "attachment",
+        "cascade",
+        "customer",
+        "date",
+        "datetime",
+        "decimal",
+        "email",
+        "location",
+        "long_text",
+        "multi_choice",
+        "number",
+        "phone",
+        "single_choice",
+        "team",
+        "text",
+        "url",
+        "user",
+        "yes_no",
     ]
     assert schemas["text"]["properties"]["max_length"]["default"] == 255
