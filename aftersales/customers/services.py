@@ -14,7 +14,7 @@ from aftersales.accounts import authz
 from aftersales.accounts.models import BusinessLine, Team, User
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
-from aftersales.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from aftersales.core.errors import Conflict, DomainError, PermissionDenied
 from aftersales.customers import identities as identity_rules
 from aftersales.customers import selectors
 from aftersales.customers.models import (
@@ -825,10 +825,3 @@ def merge_customers(*, actor: Any, survivor: Customer, merged: Customer) -> Merg
         notes_moved=notes_moved,
     )
 
-
-def require_visible(actor: Any, customer_id: int) -> Customer:
-    """The customer by id if the actor may see it; NotFound otherwise."""
-    customer = selectors.customers_visible_to(actor).filter(pk=customer_id).first()
-    if customer is None:
-        raise NotFound("not_found", field="merged_id")
-    return customer
