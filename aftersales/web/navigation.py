@@ -38,6 +38,7 @@ NAV_ITEMS: list[NavItem] = [
         "customfields.view_fielddefinition",
         _("Settings"),
     ),
+    NavItem(_("Ticket types"), "tickets:type_list", "tickets.view_tickettype", _("Settings")),
     NavItem(_("API tokens"), "accounts:token_list", None, _("Settings")),
     NavItem(_("Audit log"), "audit:entry_list", "audit.view_auditentry", _("Settings")),
 ]
