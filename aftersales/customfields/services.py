@@ -7,6 +7,7 @@ customers and tickets call to validate and show the values in their ``custom_fie
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from aftersales.customfields import conditions, registry
 from aftersales.customfields.errors import FieldError, FieldErrors, InvalidValue, field_path
 from aftersales.customfields.models import KEY_VALIDATOR, FieldDefinition, FieldDefinitionVersion
 from aftersales.outbox import services as outbox
+
+logger = logging.getLogger(__name__)
 
 Audience = Literal["staff", "customer"]
 SUBTARGET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
@@ -158,6 +161,15 @@ def clean_values(
             submitted[key] = definition.handler.clean(raw, definition.parsed_config)
         except InvalidValue as error:
             errors[key] = FieldError(field_path(key), error.code, error.detail())
+        except registry.ConfigError:
+            # Config is validated again on load; a stored config that no longer fits its type
+            # (after a code change) refuses values instead of accepting them unchecked.
+            logger.error("Custom field %s has an invalid config", definition)
+            errors[key] = FieldError(
+                field_path(key),
+                "field_misconfigured",
+                str(_("This field is misconfigured. Ask an administrator to check it.")),
+            )
 
     merged: dict[str, Any] = dict(existing or {})
     if existing is None:

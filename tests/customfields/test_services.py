@@ -573,3 +573,14 @@ def test_render_values_for_customers_shows_only_visible_fields(repair_form):
         ("refund_reason", "late"),
         ("region", "广东 / 深圳"),
     ]
+
+
+def test_config_that_no_longer_fits_is_checked_on_load(make_definition):
+    # given: a config written before its type's model changed (here: by hand)
+    definition = make_definition("serial", config={"max_length": 5})
+    FieldDefinition.objects.filter(pk=definition.pk).update(config={"max_len": 5})
+    # when
+    with pytest.raises(FieldErrors) as caught:
+        services.clean_values(target=TICKET, values={"serial": "SN-1"})
+    # then
+    assert errors_of(caught) == [("custom_fields.serial", "field_misconfigured")]

@@ -269,3 +269,10 @@ def test_every_type_publishes_a_config_schema():
         "yes_no",
     ]
     assert schemas["text"]["properties"]["max_length"]["default"] == 255
+
+
+@pytest.mark.django_db
+def test_customer_must_exist_once_the_customers_app_has_its_model():
+    # given: the customers app defines customers.Customer and no customer exists
+    # when / then
+    assert refusal("customer", 999_999) == "unknown_customer"
