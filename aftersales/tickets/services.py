@@ -72,6 +72,12 @@ def _require_configure(actor: Any, ticket_type: TicketType) -> None:
     authz.require_permission(actor, CONFIGURE_TICKET_TYPE, ticket_type)
 
 
+def _lock_lifecycle(ticket_type: TicketType) -> None:
+    """Serialise changes to one type's lifecycle: the invariants (one initial status, a status
+    in each needed category) span several rows, so two editors must not interleave."""
+    TicketType.objects.select_for_update().filter(pk=ticket_type.pk).values_list("pk").get()
+
+
 def _require_configure_in_line(actor: Any, line: BusinessLine) -> None:
     """Whether a type created in ``line`` would lie inside the actor's configure scope."""
     scope = authz.scope_for(actor, CONFIGURE_TICKET_TYPE)
@@ -547,6 +553,7 @@ def add_status(
 ) -> TicketStatus:
     """Add a status at the end of the type's list; ``is_initial`` moves the initial flag to it."""
     _require_configure(actor, ticket_type)
+    _lock_lifecycle(ticket_type)
     key = _key(key)
     status = TicketStatus(
         ticket_type=ticket_type,
@@ -600,10 +607,9 @@ def _make_initial(status: TicketStatus) -> None:
 def update_status(*, actor: Any, status: TicketStatus, changes: dict[str, Any]) -> TicketStatus:
     """Rename, recategorise, make initial, or (de)activate a status, keeping the invariants:
     one active initial status, and a status in every category the lifecycle needs."""
-    status = (
-        TicketStatus.objects.select_for_update().select_related("ticket_type").get(pk=status.pk)
-    )
     _require_configure(actor, status.ticket_type)
+    _lock_lifecycle(status.ticket_type)
+    status = TicketStatus.objects.select_related("ticket_type").get(pk=status.pk)
     _unknown_fields(changes, STATUS_EDITABLE)
     cleaned: dict[str, Any] = {}
     for field in ("name_zh", "name_en"):
@@ -675,6 +681,7 @@ def reorder_statuses(
 ) -> list[TicketStatus]:
     """Put the type's statuses in the given order (every status id exactly once)."""
     _require_configure(actor, ticket_type)
+    _lock_lifecycle(ticket_type)
     statuses = {
         s.pk: s for s in TicketStatus.objects.select_for_update().filter(ticket_type=ticket_type)
     }
@@ -789,6 +796,7 @@ def add_transition(
     """Allow a move between two statuses of the type. The guard is compiled now: an invalid
     one is refused on the field ``guard`` and nothing is stored."""
     _require_configure(actor, ticket_type)
+    _lock_lifecycle(ticket_type)
     _status_of_type(ticket_type, from_status, "from_status")
     _status_of_type(ticket_type, to_status, "to_status")
     if from_status.pk == to_status.pk:
