@@ -212,6 +212,7 @@ def _validate(
     parsed: list[_Row] = []
     seen: dict[tuple[str, str], int] = {}
     wanted: dict[str, set[str]] = {}
+    line_reach: dict[int, bool] = {}
     for offset, row in enumerate(rows):
         number = offset + 2
         if not any(cell.strip() for cell in row):
@@ -279,8 +280,11 @@ def _validate(
             wanted.setdefault(column, set()).add(normalised)
             pairs.append((column, normalised))
         if line is not None:
-            candidate = Customer(business_line=line)
-            if not services.reaches(actor, "customers.add_customer", candidate):
+            if line.pk not in line_reach:
+                # Imported rows have no owner or team: only the line can bring them in reach.
+                candidate = Customer(business_line=line)
+                line_reach[line.pk] = services.reaches(actor, "customers.add_customer", candidate)
+            if not line_reach[line.pk]:
                 fail(
                     number,
                     "business_line_code",

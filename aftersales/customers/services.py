@@ -824,4 +824,3 @@ def merge_customers(*, actor: Any, survivor: Customer, merged: Customer) -> Merg
         identities_kept=kept,
         notes_moved=notes_moved,
     )
-

@@ -504,3 +504,51 @@ def test_export_neutralises_a_name_starting_with_equals(
     cells = sorted(row[1] for row in sheet.iter_rows(min_row=2, values_only=True))
     assert cells == names
     assert xlsx_response["Content-Disposition"] == 'attachment; filename="customers.xlsx"'
+
+
+def test_retried_create_with_the_same_idempotency_key_creates_one_customer(
+    world: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    client = login_client(world["insider"])
+    body = {"name": "Once", "business_line_id": world["line_a"].pk, "team_id": world["team_a"].pk}
+    # when
+    first = client.post_json("/api/v1/customers", body, HTTP_IDEMPOTENCY_KEY="create-once-1")
+    second = client.post_json("/api/v1/customers", body, HTTP_IDEMPOTENCY_KEY="create-once-1")
+    # then
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert body_of(first)["id"] == body_of(second)["id"]
+    assert Customer.objects.filter(name="Once").count() == 1
+    assert OutboxEvent.objects.filter(topic="customer.created").count() == 1
+
+
+def test_tiers_are_configured_through_the_api(
+    world: dict[str, Any], targets: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    client = login_client(world["admin"])
+    gold = body_of(
+        client.post_json(
+            "/api/v1/customer-tiers", {"key": "gold", "name_zh": "金牌", "name_en": "Gold"}
+        )
+    )
+    # when
+    patched = client.patch_json(
+        f"/api/v1/customer-tiers/{gold['id']}", {"rank": 50, "is_default": True}
+    )
+    normal = client.get("/api/v1/customer-tiers")
+    refused = client.delete(f"/api/v1/customer-tiers/{gold['id']}")
+    # then
+    assert body_of(patched)["rank"] == 50
+    assert [(t["key"], t["is_default"]) for t in body_of(normal)] == [
+        ("vip", False),
+        ("gold", True),
+        ("normal", False),
+    ]
+    assert assert_problem(refused, 422)["code"] == "default_required"
+    vip = next(t for t in body_of(normal) if t["key"] == "vip")
+    assert client.delete(f"/api/v1/customer-tiers/{vip['id']}").status_code == 204
+    normal_id = next(t for t in body_of(normal) if t["key"] == "normal")["id"]
+    assert assert_problem(client.delete(f"/api/v1/customer-tiers/{normal_id}"), 422)["code"] == (
+        "tier_in_use"
+    )
