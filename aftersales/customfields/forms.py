@@ -124,6 +124,16 @@ class CustomFieldsForm(forms.Form):
             parsed[key] = definition.handler.from_form(value, definition.parsed_config)
         return parsed
 
+    def sections(self) -> list[dict[str, Any]]:
+        """The shown fields grouped by their definition's section, in form order."""
+        groups: list[dict[str, Any]] = []
+        for name in self.fields:
+            section = self.definitions[name.removeprefix(FORM_PREFIX)].section
+            if not groups or groups[-1]["label"] != section:
+                groups.append({"label": section, "fields": []})
+            groups[-1]["fields"].append(self[name])
+        return groups
+
     def submitted_values(self) -> dict[str, Any]:
         """What the person sent for the editable fields shown (empty ones as None)."""
         self.is_valid()

@@ -99,3 +99,18 @@ def test_indented_lines_become_a_tree():
         },
         {"key": "e", "label_zh": "戊", "label_en": "E", "children": []},
     ]
+
+
+def test_fields_are_grouped_by_section(make_definition):
+    # given
+    make_definition("a_field", section="")
+    make_definition("b_field", section="Device")
+    make_definition("c_field", section="Device")
+    form = CustomFieldsForm(definitions=services.definitions_for(TICKET))
+    # when
+    sections = form.sections()
+    # then
+    assert [(s["label"], [f.name for f in s["fields"]]) for s in sections] == [
+        ("", ["cf_a_field"]),
+        ("Device", ["cf_b_field", "cf_c_field"]),
+    ]
