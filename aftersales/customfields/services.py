@@ -312,7 +312,7 @@ def _config_error(error: registry.ConfigError) -> DomainError:
     first = error.errors[0] if error.errors else {"field": "", "detail": ""}
     return DomainError(
         "invalid_config",
-        field="config",
+        field=f"config.{first['field']}" if first["field"] else "config",
         message=_("The configuration is not valid: %(reason)s"),
         params={"reason": f"{first['field']}: {first['detail']}".strip(": ")},
     )
@@ -363,17 +363,22 @@ def _validate(definition: FieldDefinition) -> None:
     _validate_condition(definition)
 
 
-def _validate_condition(definition: FieldDefinition) -> None:
-    if registry.is_empty(definition.visible_when):
-        definition.visible_when = None
-        return
-    # A field for every subtarget may read only fields for every subtarget.
+def condition_scope(definition: FieldDefinition) -> list[FieldDefinition]:
+    """The active fields a condition of ``definition`` may read (itself included, if saved):
+    a field for every subtarget may read only fields for every subtarget."""
     candidates = FieldDefinition.objects.filter(target=definition.target, is_active=True)
     if definition.subtarget:
         candidates = candidates.filter(subtarget__in=["", definition.subtarget])
     else:
         candidates = candidates.filter(subtarget="")
-    others = {d.key: d for d in candidates if d.pk != definition.pk}
+    return list(candidates)
+
+
+def _validate_condition(definition: FieldDefinition) -> None:
+    if registry.is_empty(definition.visible_when):
+        definition.visible_when = None
+        return
+    others = {d.key: d for d in condition_scope(definition) if d.pk != definition.pk}
     readable = {**others, definition.key: definition}
     definition.visible_when = conditions.normalise(definition.visible_when, readable)
     graph = {key: conditions.referenced_keys(d.visible_when) for key, d in readable.items()}
@@ -541,9 +546,10 @@ def _update(
     _validate(definition)
     if not definition.is_active and before["is_active"]:
         _refuse_if_referenced(definition)
-    changed = [
-        name for name in EDITABLE if before.get(name) != audit.snapshot(definition).get(name)
-    ]
+    after = audit.snapshot(definition)
+    changed = [name for name in EDITABLE if before.get(name) != after.get(name)]
+    if "config" in changed and definition.is_active:
+        _refuse_breaking_conditions(definition)
     if not changed:
         return definition
     if set(changed) - _UNVERSIONED:
@@ -557,9 +563,10 @@ def _update(
     return definition
 
 
-def _refuse_if_referenced(definition: FieldDefinition) -> None:
-    dependants = [
-        other.key
+def _dependants(definition: FieldDefinition) -> list[FieldDefinition]:
+    """Active fields whose condition reads ``definition``."""
+    return [
+        other
         for other in FieldDefinition.objects.filter(
             _definitions_sharing_values(definition.target, definition.subtarget),
             is_active=True,
@@ -567,6 +574,30 @@ def _refuse_if_referenced(definition: FieldDefinition) -> None:
         if definition.key in conditions.referenced_keys(other.visible_when)
         and (not definition.subtarget or other.subtarget == definition.subtarget)
     ]
+
+
+def _refuse_breaking_conditions(definition: FieldDefinition) -> None:
+    """A new config must still fit the conditions that read the field (an option they compare
+    with must not be removed; retire it with ``is_active: false`` instead)."""
+    for other in _dependants(definition):
+        readable = {d.key: d for d in condition_scope(other)}
+        readable[definition.key] = definition
+        try:
+            conditions.normalise(other.visible_when, readable)
+        except DomainError:
+            raise DomainError(
+                "breaks_condition",
+                field="config",
+                message=_(
+                    "The condition of field %(field)s compares with a value this change "
+                    "removes. Change that condition first."
+                ),
+                params={"field": other.key},
+            ) from None
+
+
+def _refuse_if_referenced(definition: FieldDefinition) -> None:
+    dependants = [other.key for other in _dependants(definition)]
     if dependants:
         raise DomainError(
             "field_referenced",

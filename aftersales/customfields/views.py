@@ -142,8 +142,11 @@ def _on_form(form: DefinitionForm, error: DomainError) -> DomainError:
     """Point service errors about the condition or config at the inputs that produced them."""
     if error.field == "visible_when":
         error.field = "condition_field" if form.data.get("condition_field") else "visible_when_json"
-    elif error.field == "config" and form.config_names:
-        error.field = None
+    elif error.field and error.field.startswith("config"):
+        # "config.options.0.key" → the input "config_options"; else above the form.
+        parts = error.field.split(".")
+        name = f"config_{parts[1]}" if len(parts) > 1 else ""
+        error.field = name if name in form.fields else None
     return error
 
 

@@ -92,7 +92,7 @@ def test_create_with_bad_config_is_422_on_config(login_client, admin_user):
     )
     # then
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "config"
+    assert response.json()["errors"][0]["field"] == "config.max_length"
     assert response.json()["code"] == "invalid_config"
     assert nothing_written()
 

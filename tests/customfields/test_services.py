@@ -69,7 +69,7 @@ def test_agent_cannot_create_a_definition_and_nothing_is_written(make_user):
         ("bad subtarget", {"subtarget": "Repair Type"}, "invalid_subtarget", "subtarget"),
         ("unknown type", {"field_type": "colour"}, "unknown_type", "field_type"),
         ("no label", {"label_en": "", "label_zh": ""}, "label_required", "label_zh"),
-        ("bad config", {"config": {"max_length": 0}}, "invalid_config", "config"),
+        ("bad config", {"config": {"max_length": 0}}, "invalid_config", "config.max_length"),
         (
             "bad default",
             {"config": {"max_length": 3}, "default": "abcd"},
@@ -584,3 +584,24 @@ def test_config_that_no_longer_fits_is_checked_on_load(make_definition):
         services.clean_values(target=TICKET, values={"serial": "SN-1"})
     # then
     assert errors_of(caught) == [("custom_fields.serial", "field_misconfigured")]
+
+
+def test_config_change_may_not_remove_an_option_a_condition_uses(make_definition, admin_user):
+    # given
+    kind = make_definition("kind", "single_choice", config=CHOICES)
+    make_definition("reason", visible_when={"field": "kind", "op": "equals", "value": "refund"})
+    without_refund = {"options": [o for o in CHOICES["options"] if o["key"] != "refund"]}
+    retired_refund = {
+        "options": [{**o, "is_active": o["key"] != "refund"} for o in CHOICES["options"]]
+    }
+    # when
+    with pytest.raises(DomainError) as caught:
+        services.update_definition(
+            actor=admin_user, definition=kind, changes={"config": without_refund}
+        )
+    retired = services.update_definition(
+        actor=admin_user, definition=kind, changes={"config": retired_refund}
+    )
+    # then
+    assert (caught.value.code, caught.value.params) == ("breaks_condition", {"field": "reason"})
+    assert retired.version == 2

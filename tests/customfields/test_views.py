@@ -323,3 +323,15 @@ def test_preview_as_customer_shows_only_customer_fields(login_client, admin_user
     response = login_client(admin_user).get(PREVIEW + "&audience=customer")
     # then
     assert list(response.context["form"].fields) == ["cf_contact_time"]
+
+
+def test_config_error_is_shown_next_to_its_input(login_client, admin_user):
+    # when
+    response = login_client(admin_user).post(
+        "/settings/fields/new/single_choice/",
+        {"target": TICKET, "key": "kind", "label_en": "Kind", "config_options": "a|A|A\na|B|B"},
+    )
+    # then
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["config_options"]
+    assert FieldDefinition.objects.count() == 0
