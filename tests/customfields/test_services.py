@@ -605,3 +605,10 @@ def test_config_change_may_not_remove_an_option_a_condition_uses(make_definition
     # then
     assert (caught.value.code, caught.value.params) == ("breaks_condition", {"field": "reason"})
     assert retired.version == 2
+
+
+def test_bad_value_of_a_hidden_field_is_dropped_without_error(repair_form):
+    # when: refund_reason is hidden (kind is repair), and its value is not even text
+    values = services.clean_values(target=TICKET, values={"kind": "repair", "refund_reason": 5})
+    # then
+    assert values == {"kind": "repair", "serial": "SN-0"}
