@@ -48,11 +48,12 @@ def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpRes
 
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
-    errors = None
-    if error.field:
-        errors = [{"field": error.field, "code": error.code, "detail": error.detail()}]
     return problem(
-        request, status=error.status, code=error.code, detail=error.detail(), errors=errors
+        request,
+        status=error.status,
+        code=error.code,
+        detail=error.detail(),
+        errors=error.errors() or None,
     )
 
 

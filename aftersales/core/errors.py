@@ -34,6 +34,12 @@ class DomainError(Exception):
         text = str(self.message)
         return text % self.params if self.params else text
 
+    def errors(self) -> list[dict[str, str]]:
+        """The field-level reasons (problem+json ``errors``); one entry for the named field."""
+        if not self.field:
+            return []
+        return [{"field": self.field, "code": self.code, "detail": self.detail()}]
+
 
 class PermissionDenied(DomainError):
     """The actor may see the object but may not do this to it."""

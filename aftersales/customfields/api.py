@@ -12,10 +12,8 @@ from ninja import Field, Query, Router, Schema, Status
 
 from aftersales.accounts import authz
 from aftersales.api.common import PreconditionFailed, etag_of, expected_version
-from aftersales.api.problems import problem
 from aftersales.core.errors import DomainError
 from aftersales.customfields import registry, selectors, services
-from aftersales.customfields.errors import FieldErrors
 from aftersales.customfields.models import FieldDefinition
 
 router = Router(tags=["custom fields"])
@@ -143,17 +141,6 @@ def _visible(request: HttpRequest) -> Any:
     return selectors.definitions_visible_to(request.user)
 
 
-def field_errors_problem(request: HttpRequest, error: FieldErrors) -> HttpResponse:
-    """422 with one ``errors`` entry per refused field."""
-    return problem(
-        request,
-        status=error.status,
-        code=error.code,
-        detail=error.detail(),
-        errors=error.errors(),
-    )
-
-
 @router.get("", response=list[DefinitionOut], summary="Field definitions")
 def list_definitions(request: HttpRequest, filters: Query[DefinitionQuery]) -> Any:
     definitions = _visible(request)
@@ -194,19 +181,15 @@ def list_types(request: HttpRequest) -> list[dict[str, Any]]:
 )
 def validate_values(request: HttpRequest, payload: ValidateIn) -> Any:
     authz.require_permission(request.user, services.VIEW)
-    try:
-        values = services.clean_values(
-            target=payload.target,
-            subtarget=payload.subtarget,
-            values=payload.values,
-            existing=payload.existing,
-            actor=request.user,
-            audience=payload.audience,
-            partial=payload.partial,
-        )
-    except FieldErrors as error:
-        # TODO(#3): drop once api.main's on_domain_error uses FieldErrors.errors() itself.
-        return field_errors_problem(request, error)
+    values = services.clean_values(
+        target=payload.target,
+        subtarget=payload.subtarget,
+        values=payload.values,
+        existing=payload.existing,
+        actor=request.user,
+        audience=payload.audience,
+        partial=payload.partial,
+    )
     return {"values": values}
 
 

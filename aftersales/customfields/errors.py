@@ -63,7 +63,7 @@ class FieldErrors(DomainError):
     def errors(self) -> list[dict[str, str]]:
         """One problem+json ``errors`` entry per field."""
         return [
-            {"field": error.field, "code": error.code, "detail": error.message}
+            {"field": error.field, "code": error.code, "detail": str(error.message)}
             for error in self.field_errors
         ]
 

@@ -105,7 +105,15 @@ def test_home_shows_roles_with_scopes_teams_lines_and_links(
     assert [t.name for t in response.context["teams"]] == ["Hotline"]
     assert [b.name for b in response.context["lines"]] == ["Print"]
     labels = [str(i["label"]) for s in response.context["navigation"] for i in s["items"]]
-    assert labels == ["Home", "Users", "Teams", "Business lines", "API tokens"]
+    assert labels == [
+        "Home",
+        "Customers",
+        "Users",
+        "Teams",
+        "Business lines",
+        "Ticket types",
+        "API tokens",
+    ]
     assert 'href="/accounts/users/"' in page
     assert 'href="/accounts/roles/"' not in page
     assert 'data-testid="menu-button"' in page
@@ -120,10 +128,13 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
     urls = [i["url"] for s in response.context["navigation"] for i in s["items"]]
     assert urls == [
         "/",
+        "/customers/",
         "/accounts/users/",
         "/accounts/teams/",
         "/accounts/business-lines/",
         "/accounts/roles/",
+        "/settings/fields/",
+        "/tickets/settings/types/",
         "/accounts/tokens/",
         "/settings/audit/",
     ]
