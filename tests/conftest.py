@@ -13,6 +13,9 @@ from django.test import Client
 
 from aftersales.accounts import services as accounts
 from aftersales.accounts.models import BusinessLine, Role, Team, User
+from tests.support.browser import browser_page, chromium_browser
+
+__all__ = ["browser_page", "chromium_browser"]
 
 _counter = itertools.count(1)
 PASSWORD = "correct-horse-battery-staple"

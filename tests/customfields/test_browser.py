@@ -7,7 +7,6 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.customfields.conftest import CHOICES
-from tests.e2e.conftest import browser_page, chromium_browser  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +16,7 @@ def test_preview_reveals_the_conditional_field_live(
     transactional_db,
     admin_user,
     make_definition,
-    browser_page,  # noqa: F811
+    browser_page,
 ):
     # given
     make_definition("kind", "single_choice", config=CHOICES, label_en="Kind", is_required=True)

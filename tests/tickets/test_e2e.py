@@ -10,10 +10,8 @@ import pytest
 from aftersales.accounts.models import User
 from aftersales.tickets.models import TicketType
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import browser_page, chromium_browser
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser_page", "chromium_browser"]
 
 
 def _sign_in(page: Any, base_url: str, username: str) -> None:

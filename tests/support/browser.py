@@ -1,4 +1,7 @@
-"""Playwright fixtures: a headless system Chromium driving the live server."""
+"""Playwright fixtures: a headless system Chromium driving the live server.
+
+Registered once for the whole suite by tests/conftest.py, so every browser test shares one
+Playwright instance (the sync API allows only one per thread)."""
 
 from __future__ import annotations
 
