@@ -25,6 +25,7 @@ from aftersales.customers.models import (
     Organisation,
 )
 from aftersales.customers.selectors import find_customer_by_identity
+from aftersales.customfields import services as customfields
 from aftersales.outbox import services as outbox
 
 __all__ = [
@@ -48,6 +49,9 @@ Scope = authz.Scope
 MAX_TAGS = 30
 MAX_TAG_LENGTH = 40
 MAX_NOTE_LENGTH = 10_000
+# The form-engine targets whose field definitions apply to organisations and customers.
+ORGANISATION_TARGET = "customers.organisation"
+CUSTOMER_TARGET = "customers.customer"
 
 
 # --- Shared checks ---------------------------------------------------------------------------
@@ -132,13 +136,12 @@ def clean_tags(value: Any, field: str = "tags") -> list[str]:
     return tags
 
 
-def clean_custom_fields(value: Any) -> dict[str, Any]:
-    # TODO(#3): validate against the form engine's definitions once customfields lands.
-    if not isinstance(value, dict):
-        raise DomainError(
-            "invalid", field="custom_fields", message=_("Custom fields must be a JSON object.")
-        )
-    return value
+def clean_custom_fields(
+    value: Any, *, target: str, existing: dict[str, Any] | None, actor: Any
+) -> dict[str, Any]:
+    """The object's new custom-field values, checked against the fields configured for
+    ``target`` (every refused field is reported at once, as ``custom_fields.<key>``)."""
+    return customfields.clean_values(target=target, values=value, existing=existing, actor=actor)
 
 
 def default_tier() -> CustomerTier:
@@ -345,7 +348,12 @@ def create_organisation(
         owner=owner,
         tags=clean_tags(list(tags)),
         notes=notes or "",
-        custom_fields=clean_custom_fields(custom_fields if custom_fields is not None else {}),
+        custom_fields=clean_custom_fields(
+            custom_fields if custom_fields is not None else {},
+            target=ORGANISATION_TARGET,
+            existing=None,
+            actor=actor,
+        ),
     )
     _check_line(business_line)
     _check_owner(owner)
@@ -413,7 +421,12 @@ def update_organisation(
     if "notes" in changes:
         organisation.notes = changes["notes"] or ""
     if "custom_fields" in changes:
-        organisation.custom_fields = clean_custom_fields(changes["custom_fields"])
+        organisation.custom_fields = clean_custom_fields(
+            changes["custom_fields"],
+            target=ORGANISATION_TARGET,
+            existing=organisation.custom_fields,
+            actor=actor,
+        )
     if "is_active" in changes:
         organisation.is_active = bool(changes["is_active"])
     _require_reach(actor, "customers.change_organisation", organisation)
@@ -473,7 +486,12 @@ def create_customer(
         team=team,
         tags=clean_tags(list(tags)),
         notes=notes or "",
-        custom_fields=clean_custom_fields(custom_fields if custom_fields is not None else {}),
+        custom_fields=clean_custom_fields(
+            custom_fields if custom_fields is not None else {},
+            target=CUSTOMER_TARGET,
+            existing=None,
+            actor=actor,
+        ),
         portal_user=portal_user,
     )
     _check_line(business_line)
@@ -599,7 +617,12 @@ def update_customer(
     if "notes" in changes:
         customer.notes = changes["notes"] or ""
     if "custom_fields" in changes:
-        customer.custom_fields = clean_custom_fields(changes["custom_fields"])
+        customer.custom_fields = clean_custom_fields(
+            changes["custom_fields"],
+            target=CUSTOMER_TARGET,
+            existing=customer.custom_fields,
+            actor=actor,
+        )
     if "portal_user" in changes:
         _check_portal_user(changes["portal_user"], customer.pk)
         customer.portal_user = changes["portal_user"]
