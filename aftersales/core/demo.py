@@ -16,7 +16,10 @@ from django.conf import settings
 from django.db import transaction
 
 from aftersales.accounts import services as accounts
-from aftersales.accounts.models import Role, RoleGrant, User
+from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
+from aftersales.customers import services as customers
+from aftersales.customfields import services as customfields
+from aftersales.tickets import services as tickets
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,9 @@ def load_demo() -> list[DemoLogin]:
     accounts.update_team(
         actor=admin, team=teams[0], changes={"lead": User.objects.get(username="manager")}
     )
+    _load_configuration_and_customers(admin, line, teams[0])
     password = _password()
-    accounts.create_user(
+    contact = accounts.create_user(
         actor=admin,
         username="customer",
         password=password,
@@ -122,8 +126,60 @@ def load_demo() -> list[DemoLogin]:
         kind=User.Kind.CUSTOMER,
     )
     logins.append(DemoLogin("customer", password, "customer contact"))
+    customers.create_customer(
+        actor=admin,
+        name="刘先生 Mr Liu",
+        business_line=line,
+        team=teams[0],
+        portal_user=contact,
+        identities=[("phone", "13900139000"), ("email", "customer@example.com")],
+        custom_fields={"contract": "basic"},
+    )
     transaction.on_commit(lambda: _save(logins))
     return logins
+
+
+def _load_configuration_and_customers(admin: User, line: BusinessLine, team: Team) -> None:
+    """Ticket types with their default lifecycles, a customer field, an organisation."""
+    for key, name_zh, name_en, prefix in [
+        ("repair", "维修", "Repair", "REP"),
+        ("consultation", "咨询", "Consultation", "ASK"),
+        ("complaint", "投诉", "Complaint", "CMP"),
+    ]:
+        tickets.create_ticket_type(
+            actor=admin,
+            business_line=line,
+            key=key,
+            name_zh=name_zh,
+            name_en=name_en,
+            number_prefix=prefix,
+        )
+    customfields.create_definition(
+        actor=admin,
+        target=customers.CUSTOMER_TARGET,
+        key="contract",
+        field_type="single_choice",
+        label_zh="服务合同",
+        label_en="Service contract",
+        config={
+            "options": [
+                {"key": "gold", "label_zh": "金牌延保", "label_en": "Gold extended warranty"},
+                {"key": "basic", "label_zh": "标准保修", "label_en": "Standard warranty"},
+            ]
+        },
+    )
+    hotels = customers.create_organisation(
+        actor=admin, name="华东连锁酒店集团 East Hotels", code="east-hotels", business_line=line
+    )
+    customers.create_customer(
+        actor=admin,
+        name="周经理 Manager Zhou",
+        business_line=line,
+        organisation=hotels,
+        team=team,
+        identities=[("phone", "13800138000"), ("email", "zhou@east-hotels.example.com")],
+        custom_fields={"contract": "gold"},
+    )
 
 
 def format_logins(logins: list[DemoLogin]) -> str:
