@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -20,6 +21,7 @@ from aftersales.accounts.models import User
 from aftersales.core.errors import Conflict, DomainError
 from aftersales.customers import exporting, forms, importing, selectors, services
 from aftersales.customers.models import Customer, CustomerIdentity, Organisation
+from aftersales.customfields import services as customfields
 from aftersales.web.shortcuts import add_domain_error, require, signed_in
 
 PAGE_SIZE = 50
@@ -178,6 +180,9 @@ def _detail_context(request: HttpRequest, customer: Customer, **forms_: Any) -> 
         "identities": list(customer.identities.order_by("kind", "value")),
         "notes": list(selectors.notes_of(customer)[:100]),
         "history": selectors.history_of(customer),
+        "custom_field_rows": customfields.render_values(
+            services.CUSTOMER_TARGET, None, customer.custom_fields, translation.get_language()
+        ),
         "merged_from": list(visible.filter(merged_into=customer)),
         "merged_into": (
             visible.filter(pk=customer.merged_into_id).first() if customer.merged_into_id else None

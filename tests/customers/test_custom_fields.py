@@ -103,3 +103,20 @@ def test_updating_one_custom_field_keeps_the_others(
     # then
     customer.refresh_from_db()
     assert customer.custom_fields == {"contract": "gold", "region": "华东"}
+
+
+def test_customer_page_shows_custom_fields_with_their_labels(
+    admin_user: User,
+    contract_field: Any,
+    make_customer: Callable[..., Customer],
+    login_client: Any,
+) -> None:
+    # given
+    customer = make_customer(name="王芳", custom_fields={"contract": "gold"})
+    # when
+    page = login_client(admin_user).get(
+        f"/customers/{customer.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    # then
+    assert page.status_code == 200
+    assert "<dt>服务合同</dt><dd>金牌</dd>" in page.content.decode()
