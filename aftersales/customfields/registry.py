@@ -7,6 +7,7 @@ pydantic config model, ``clean`` (validate and normalise one value) and ``displa
 
 from __future__ import annotations
 
+import abc
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,7 +40,7 @@ class ConfigError(Exception):
         super().__init__(json.dumps(errors, default=str, ensure_ascii=False))
 
 
-class FieldType:
+class FieldType(abc.ABC):
     """A kind of custom field. Subclasses set the class attributes and override ``clean``."""
 
     key: ClassVar[str]
@@ -68,16 +69,17 @@ class FieldType:
         return config
 
     def check_config(self, config: Any) -> None:
-        """Rules across config fields (min ≤ max…); raise ConfigError."""
+        """Rules across config fields (min ≤ max…); raise ConfigError. None by default."""
+        return
 
     def config_schema(self) -> dict[str, Any]:
         return self.config_model.model_json_schema()
 
     # --- Values --------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def clean(self, value: Any, config: Any) -> Any:
         """Validate one non-empty value and return its normalised JSON form."""
-        raise NotImplementedError
 
     def display(self, value: Any, config: Any, language: str) -> str:
         return str(value)
