@@ -1,0 +1,8 @@
+"""Every write to tickets and their configuration, one function per use case.
+
+``config`` shapes ticket types and lifecycles; ``tickets`` creates and changes tickets;
+``conversation`` adds replies, notes and files; ``macros`` and ``views`` keep agents' canned
+responses and saved inbox views. Callers import this package and call the function by name.
+"""
+
+from aftersales.tickets.services.config import *  # noqa: F403
