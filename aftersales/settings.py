@@ -296,3 +296,14 @@ LOGGING = {
         "django_tasks": {"level": os.environ.get("TASK_LOG_LEVEL", "WARNING")},
     },
 }
+
+# --- Ticket attachments -------------------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_MB", "25")) * 1024 * 1024
+ATTACHMENT_BLOCKED_EXTENSIONS = frozenset(
+    os.environ.get(
+        "ATTACHMENT_BLOCKED_EXTENSIONS",
+        "exe,com,bat,cmd,msi,scr,pif,cpl,dll,jar,js,jse,vbs,vbe,wsf,wsh,ps1,psm1,hta,lnk,reg,sh",
+    ).split(",")
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -11,7 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Schema
 
-from aftersales.core.errors import DomainError
+from aftersales.core.errors import PreconditionFailed
+
+__all__ = ["PreconditionFailed"]  # re-exported: the API modules import it from here
 
 T = TypeVar("T")
 
@@ -19,11 +21,6 @@ T = TypeVar("T")
 class PageOut(Schema, Generic[T]):
     items: list[T]
     next_cursor: str | None
-
-
-class PreconditionFailed(DomainError):
-    status = 412
-    default_message = _("The object was changed since you read it. Reload and try again.")
 
 
 def etag_of(version: int) -> str:

@@ -60,3 +60,10 @@ class Conflict(DomainError):
 
     status = 409
     default_message = _("The object was changed by someone else.")
+
+
+class PreconditionFailed(DomainError):
+    """The client's copy (its ETag / version) is stale: someone changed the object since."""
+
+    status = 412
+    default_message = _("The object was changed since you read it. Reload and try again.")

@@ -6,3 +6,5 @@ responses and saved inbox views. Callers import this package and call the functi
 """
 
 from aftersales.tickets.services.config import *  # noqa: F403
+from aftersales.tickets.services.conversation import *  # noqa: F403
+from aftersales.tickets.services.tickets import *  # noqa: F403

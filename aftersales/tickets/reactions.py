@@ -1,0 +1,17 @@
+"""How tickets react to other modules' events (outbox subscribers) and to time (periodic jobs)."""
+
+from __future__ import annotations
+
+from aftersales.outbox.models import OutboxEvent
+from aftersales.tickets import services
+
+
+def on_customer_merged(event: OutboxEvent) -> None:
+    """The merged customer's tickets now belong to the survivor (one person, one history)."""
+    services.move_customer_tickets(
+        survivor_id=int(event.payload["survivor_id"]), merged_id=int(event.payload["merged_id"])
+    )
+
+
+def close_solved_tickets() -> int:
+    return services.close_solved_tickets()
