@@ -18,8 +18,10 @@ from django.db import transaction
 from aftersales.accounts import services as accounts
 from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
 from aftersales.customers import services as customers
+from aftersales.customers.models import Customer
 from aftersales.customfields import services as customfields
 from aftersales.tickets import services as tickets
+from aftersales.tickets.models import Ticket, TicketStatus, TicketType, form_key_of
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def load_demo() -> list[DemoLogin]:
         kind=User.Kind.CUSTOMER,
     )
     logins.append(DemoLogin("customer", password, "customer contact"))
-    customers.create_customer(
+    liu = customers.create_customer(
         actor=admin,
         name="刘先生 Mr Liu",
         business_line=line,
@@ -135,6 +137,7 @@ def load_demo() -> list[DemoLogin]:
         identities=[("phone", "13900139000"), ("email", "customer@example.com")],
         custom_fields={"contract": "basic"},
     )
+    _load_tickets(admin, liu, teams)
     transaction.on_commit(lambda: _save(logins))
     return logins
 
@@ -180,6 +183,139 @@ def _load_configuration_and_customers(admin: User, line: BusinessLine, team: Tea
         identities=[("phone", "13800138000"), ("email", "zhou@east-hotels.example.com")],
         custom_fields={"contract": "gold"},
     )
+
+
+REPAIR_FIELDS = [
+    {
+        "key": "fault",
+        "field_type": "cascade",
+        "label_zh": "产品与故障",
+        "label_en": "Product and fault",
+        "is_required": True,
+        "customer_visible": True,
+        "customer_editable": True,
+        "config": {
+            "options": [
+                {
+                    "key": "washer",
+                    "label_zh": "洗衣机",
+                    "label_en": "Washing machine",
+                    "children": [
+                        {"key": "e3", "label_zh": "E3 不排水", "label_en": "E3 does not drain"},
+                        {"key": "noise", "label_zh": "噪音大", "label_en": "Loud noise"},
+                    ],
+                },
+                {
+                    "key": "aircon",
+                    "label_zh": "空调",
+                    "label_en": "Air conditioner",
+                    "children": [
+                        {"key": "no_cool", "label_zh": "不制冷", "label_en": "Does not cool"},
+                        {"key": "leak", "label_zh": "漏水", "label_en": "Leaks water"},
+                    ],
+                },
+            ]
+        },
+    },
+    {
+        "key": "in_warranty",
+        "field_type": "yes_no",
+        "label_zh": "在保修期内",
+        "label_en": "Under warranty",
+        "customer_visible": True,
+        "customer_editable": True,
+    },
+    {
+        "key": "invoice_number",
+        "field_type": "text",
+        "label_zh": "购买发票号",
+        "label_en": "Purchase invoice number",
+        "is_required": True,
+        "customer_visible": True,
+        "customer_editable": True,
+        "visible_when": {"field": "in_warranty", "op": "equals", "value": True},
+    },
+    {
+        "key": "resolution_code",
+        "field_type": "single_choice",
+        "label_zh": "解决方式",
+        "label_en": "Resolution",
+        "section": "resolution",
+        "config": {
+            "options": [
+                {"key": "repaired", "label_zh": "已维修", "label_en": "Repaired"},
+                {"key": "replaced", "label_zh": "已换新", "label_en": "Replaced"},
+                {"key": "advice", "label_zh": "指导解决", "label_en": "Solved by advice"},
+            ]
+        },
+    },
+]
+
+DEMO_TICKETS = [
+    # subject, requester ("liu"/"zhou"), fault path, priority, status key, assignee username
+    ("洗衣机显示 E3，不排水", "liu", ["washer", "e3"], "high", "open", "agent1"),
+    ("空调不制冷，室外机不转", "zhou", ["aircon", "no_cool"], "urgent", "new", None),
+    ("酒店 301 房空调漏水", "zhou", ["aircon", "leak"], "normal", "pending_customer", "agent2"),
+    ("洗衣机脱水时噪音很大", "liu", ["washer", "noise"], "low", "solved", "agent1"),
+]
+
+
+def _load_tickets(admin: User, liu: Customer, teams: list[Team]) -> None:
+    """The repair form (cascade, conditional field, resolution on solving) and a few tickets."""
+    repair = TicketType.objects.get(key="repair", business_line=teams[0].business_line)
+    for position, definition in enumerate(REPAIR_FIELDS):
+        customfields.create_definition(
+            actor=admin,
+            target="tickets.ticket",
+            subtarget=form_key_of(repair.pk),
+            position=position * 10,
+            **definition,  # type: ignore[arg-type]
+        )
+    zhou = Customer.objects.get(name="周经理 Manager Zhou")
+    requesters = {"liu": liu, "zhou": zhou}
+    steps = {
+        "new": [],
+        "open": ["open"],
+        "pending_customer": ["open", "pending_customer"],
+        "solved": ["open", "solved"],
+    }
+    for subject, who, fault, priority, status_key, assignee in DEMO_TICKETS:
+        ticket = tickets.create_ticket(
+            actor=admin,
+            ticket_type=repair,
+            requester=requesters[who],
+            subject=subject,
+            description=subject,
+            channel=Ticket.Channel.PHONE,
+            priority=priority,
+            team=teams[0],
+            assignee=User.objects.get(username=assignee) if assignee else None,
+            custom_fields={"fault": fault, "in_warranty": False},
+            tags=["演示 demo"],
+        )
+        for key in steps[status_key]:
+            extra = {"resolution_code": "repaired"} if key == "solved" else {}
+            tickets.update_ticket(
+                actor=admin,
+                ticket=ticket,
+                changes={
+                    "status": TicketStatus.objects.get(ticket_type=repair, key=key),
+                    "custom_fields": extra,
+                },
+            )
+        if status_key != "new":
+            tickets.add_comment(
+                actor=admin,
+                ticket=ticket,
+                body="您好，我们已收到您的报修，工程师会尽快与您联系。",
+                is_public=True,
+            )
+            tickets.add_comment(
+                actor=admin,
+                ticket=ticket,
+                body="已查询备件库存，排水泵有货。",
+                is_public=False,
+            )
 
 
 def format_logins(logins: list[DemoLogin]) -> str:

@@ -8,7 +8,8 @@ from django.contrib.auth import authenticate
 from aftersales.accounts.models import BusinessLine, RoleGrant, Team, User
 from aftersales.core import demo
 from aftersales.customers.models import Customer
-from aftersales.tickets.models import TicketStatus, TicketType
+from aftersales.tickets import selectors
+from aftersales.tickets.models import Ticket, TicketStatus, TicketType
 
 
 @pytest.mark.django_db
@@ -65,3 +66,19 @@ def test_demo_refuses_to_load_twice() -> None:
     with pytest.raises(RuntimeError, match="already loaded"):
         demo.load_demo()
     assert User.objects.filter(username="admin").count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_tickets_show_the_repair_form_and_a_contact_sees_only_their_own() -> None:
+    """The repair tickets carry the cascade field, sit in several statuses, and Mr Liu's
+    portal login sees his two tickets with public replies only."""
+    # when
+    demo.load_demo()
+    # then
+    tickets = Ticket.objects.order_by("pk")
+    assert [t.status.key for t in tickets] == ["open", "new", "pending_customer", "solved"]
+    assert tickets[0].custom_fields["fault"] == ["washer", "e3"]
+    contact = User.objects.get(username="customer")
+    own = selectors.tickets_visible_to(contact).order_by("pk")
+    assert [t.subject for t in own] == ["洗衣机显示 E3，不排水", "洗衣机脱水时噪音很大"]
+    assert [c.is_public for c in selectors.comments_visible_to(contact, own[0])] == [True]
