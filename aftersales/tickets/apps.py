@@ -50,6 +50,11 @@ class TicketsConfig(AppConfig):
             every=timedelta(minutes=15),
             function=reactions.close_solved_tickets,
         )
+        register_periodic(
+            "tickets.sweep_orphan_files",
+            every=timedelta(hours=6),
+            function=reactions.sweep_orphan_files,
+        )
         # "Own" tickets are those assigned to or created by the person.
         authz.register_scope(
             Ticket,

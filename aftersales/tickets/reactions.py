@@ -15,3 +15,7 @@ def on_customer_merged(event: OutboxEvent) -> None:
 
 def close_solved_tickets() -> int:
     return services.close_solved_tickets()
+
+
+def sweep_orphan_files() -> int:
+    return services.sweep_orphan_files()

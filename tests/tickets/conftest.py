@@ -34,6 +34,18 @@ def _fast_passwords(fast_hashing: None) -> None:
     """Every ticket test makes users; production-strength hashing would only slow them."""
 
 
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
+    """Files stored by a test go to its own folder, never the shared data directory."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+
+
 @pytest.fixture
 def make_type(
     admin_user: User, make_line: Callable[..., BusinessLine]

@@ -3,12 +3,14 @@ reopen and auto-close, merge and split, and the move of tickets when customers m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -357,3 +359,25 @@ def test_merging_customers_moves_their_tickets(
         == "delivered"
     )
     assert Ticket.objects.get(pk=ticket.pk).requester_id == desk["alice"].pk
+
+
+def test_the_sweep_removes_stored_files_without_a_row_and_keeps_the_rest(
+    desk: dict[str, Any], make_ticket: MakeTicket, settings: Any, tmp_path: Any
+) -> None:
+    """A file whose transaction rolled back is deleted; attached and fresh files stay."""
+    ticket = make_ticket()
+    upload = SimpleUploadedFile("manual.pdf", b"%PDF-1.4 kept", content_type="application/pdf")
+    services.add_comment(actor=desk["insider"], ticket=ticket, body="manual", files=[upload])
+    kept = Attachment.objects.get()
+    storage = kept.file.storage
+    orphan = storage.save(f"tickets/{timezone.now():%Y/%m}/orphan", ContentFile(b"lost"))
+    fresh = storage.save(f"tickets/{timezone.now():%Y/%m}/fresh", ContentFile(b"in flight"))
+    old = (timezone.now() - timedelta(days=1)).timestamp()
+    for name in (orphan, kept.file.name):
+        os.utime(storage.path(name), (old, old))
+    assert services.sweep_orphan_files() == 1
+    assert (storage.exists(orphan), storage.exists(kept.file.name), storage.exists(fresh)) == (
+        False,
+        True,
+        True,
+    )

@@ -13,7 +13,7 @@ import hashlib
 import mimetypes
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any, Protocol
 
@@ -308,3 +308,29 @@ def add_attachments(
         payload=ticket_services.event_payload(ticket, attachment_ids=[a.pk for a in stored]),
     )
     return stored
+
+
+def sweep_orphan_files(*, older_than: timedelta = timedelta(hours=6), months: int = 2) -> int:
+    """Delete stored files that no attachment row names (the transaction that wrote them
+    rolled back, or the process died between storing and committing). Only files older than
+    ``older_than`` are touched, so an upload still in flight is safe; only the last ``months``
+    folders are listed, so the job stays cheap on object storage."""
+    storage = Attachment._meta.get_field("file").storage
+    cutoff = timezone.now() - older_than
+    removed = 0
+    month = timezone.now().date().replace(day=1)
+    for _month in range(months):
+        folder = f"tickets/{month:%Y/%m}"
+        try:
+            _dirs, names = storage.listdir(folder)
+        except FileNotFoundError:
+            names = []
+        paths = [f"{folder}/{name}" for name in names]
+        known = set(Attachment.objects.filter(file__in=paths).values_list("file", flat=True))
+        for path in paths:
+            if path in known or storage.get_modified_time(path) > cutoff:
+                continue
+            storage.delete(path)
+            removed += 1
+        month = (month - timedelta(days=1)).replace(day=1)
+    return removed
