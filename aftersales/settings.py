@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "aftersales.customfields",
     "aftersales.customers",
     "aftersales.tickets",
+    "aftersales.sla",
     "aftersales.api",
     "aftersales.web",
     *env_list("AFTERSALES_EXTRA_APPS", []),
