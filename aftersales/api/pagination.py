@@ -55,6 +55,13 @@ def _is_whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def cursor_for(row: models.Model, order_field: str = "pk") -> str:
+    """The cursor that continues after ``row`` in ``order_field`` order (a page that walks
+    backwards, such as a list's "previous", starts from its first row's cursor)."""
+    value = row.pk if order_field == "pk" else getattr(row, order_field)
+    return _encode([value, row.pk])
+
+
 def paginate(
     queryset: models.QuerySet[M],
     *,
@@ -94,7 +101,5 @@ def paginate(
     next_cursor = None
     if len(rows) > size:
         rows = rows[:size]
-        last = rows[-1]
-        value = last.pk if order_field == "pk" else getattr(last, order_field)
-        next_cursor = _encode([value, last.pk])
+        next_cursor = cursor_for(rows[-1], order_field)
     return Page(items=rows, next_cursor=next_cursor)
