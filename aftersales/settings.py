@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "aftersales.customers",
     "aftersales.tickets",
     "aftersales.sla",
+    "aftersales.knowledge",
     "aftersales.api",
     "aftersales.web",
     *env_list("AFTERSALES_EXTRA_APPS", []),
