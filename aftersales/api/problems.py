@@ -20,6 +20,7 @@ TITLES = {
     409: gettext_noop("Conflict"),
     412: gettext_noop("Precondition failed"),
     422: gettext_noop("Invalid request"),
+    428: gettext_noop("Precondition required"),
     429: gettext_noop("Too many requests"),
     500: gettext_noop("Server error"),
 }
