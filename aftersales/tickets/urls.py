@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from aftersales.tickets import views
+from aftersales.tickets import macro_views, views
 
 app_name = "tickets"
 
@@ -30,4 +30,9 @@ urlpatterns: list[URLPattern] = [
         name="transition_delete",
     ),
     path(f"{_TYPE}guard-test/", views.guard_test, name="guard_test"),
+    path("macros/", macro_views.macro_list, name="macro_list"),
+    path("macros/new/", macro_views.macro_create, name="macro_create"),
+    path("macros/preview/", macro_views.macro_preview, name="macro_preview"),
+    path("macros/<int:pk>/", macro_views.macro_edit, name="macro_edit"),
+    path("macros/<int:pk>/deactivate/", macro_views.macro_deactivate, name="macro_deactivate"),
 ]
