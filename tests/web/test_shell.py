@@ -108,6 +108,7 @@ def test_home_shows_roles_with_scopes_teams_lines_and_links(
     assert labels == [
         "Home",
         "Customers",
+        "Macros",
         "Users",
         "Teams",
         "Business lines",
@@ -129,6 +130,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
     assert urls == [
         "/",
         "/customers/",
+        "/tickets/macros/",
         "/accounts/users/",
         "/accounts/teams/",
         "/accounts/business-lines/",
