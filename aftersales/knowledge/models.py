@@ -1,0 +1,271 @@
+"""The knowledge base: categories and sections per business line, articles in zh-Hans and en,
+their revisions, readers' votes, admin-maintained synonyms, the search index and the log of
+searches that found nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from aftersales.accounts.models import BusinessLine, Team
+
+
+class Category(models.Model):
+    """A top-level shelf of one business line's knowledge ("洗衣机", "Installation")."""
+
+    business_line = models.ForeignKey(
+        BusinessLine, on_delete=models.PROTECT, related_name="knowledge_categories"
+    )
+    name_zh = models.CharField(max_length=100)
+    name_en = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["business_line_id", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["business_line", "name_zh"], name="knowledge_category_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name_zh
+
+
+class Section(models.Model):
+    """A group of articles inside a category ("故障代码", "Warranty")."""
+
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="sections")
+    name_zh = models.CharField(max_length=100)
+    name_en = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category_id", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "name_zh"], name="knowledge_section_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name_zh
+
+
+class Article(models.Model):
+    """One piece of knowledge, written in one or both languages (see :class:`ArticleText`).
+
+    Invariants: only a published article is ever shown to a customer, and only when its
+    visibility is public; a restricted article reaches only staff of its teams (and "all"
+    grants). ``business_line`` follows the section's category so data scopes apply.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        IN_REVIEW = "in_review", _("In review")
+        PUBLISHED = "published", _("Published")
+        ARCHIVED = "archived", _("Archived")
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", _("Public")
+        INTERNAL = "internal", _("Internal")
+        RESTRICTED = "restricted", _("Restricted to teams")
+
+    business_line = models.ForeignKey(
+        BusinessLine, on_delete=models.PROTECT, related_name="knowledge_articles"
+    )
+    section = models.ForeignKey(
+        Section, on_delete=models.PROTECT, null=True, blank=True, related_name="articles"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    visibility = models.CharField(
+        max_length=20, choices=Visibility.choices, default=Visibility.INTERNAL
+    )
+    teams = models.ManyToManyField(Team, blank=True, related_name="knowledge_articles")
+    tags = models.JSONField(default=list, blank=True)
+    products = models.JSONField(default=list, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="knowledge_articles_written",
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="knowledge_articles_reviewed",
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    verify_reminded_at = models.DateTimeField(null=True, blank=True)
+    helpful_count = models.PositiveIntegerField(default=0)
+    not_helpful_count = models.PositiveIntegerField(default=0)
+    view_count = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+        indexes = [models.Index(fields=["status", "visibility"], name="knowledge_article_status")]
+
+    def __str__(self) -> str:
+        text = self.texts.all()[0] if self.texts.all() else None
+        return text.title if text is not None else f"#{self.pk}"
+
+    @property
+    def usefulness(self) -> int:
+        return self.helpful_count - self.not_helpful_count
+
+
+class ArticleText(models.Model):
+    """The article in one language: title and sanitised HTML body (and its plain text)."""
+
+    class Language(models.TextChoices):
+        ZH_HANS = "zh-hans", _("Chinese (simplified)")
+        EN = "en", _("English")
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="texts")
+    language = models.CharField(max_length=10, choices=Language.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    body_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["article_id", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "language"], name="knowledge_text_one_per_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ArticleRevision(models.Model):
+    """A saved state of an article (texts, tags, products, visibility), one per change;
+    restoring copies a revision's content into a new revision, so history only grows."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content = models.JSONField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["article_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "number"], name="knowledge_revision_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.article_id} v{self.number}"
+
+
+class ArticleVote(models.Model):
+    """A reader's "did this help?", with an optional comment; one per signed-in reader."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    is_helpful = models.BooleanField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "user"],
+                condition=Q(user__isnull=False),
+                name="knowledge_vote_one_per_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.article_id}: {self.is_helpful}"
+
+
+class Synonym(models.Model):
+    """Words the admin declares equal for search (不开机 = 无法启动 = 开不了机)."""
+
+    terms = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return " = ".join(self.terms)
+
+
+class SearchEntry(models.Model):
+    """The search index of one article text: normalised terms per field (title > tags > body)
+    and raw text for substring matching. Written only by :mod:`aftersales.knowledge.search`,
+    from the services; on SQLite it is mirrored into FTS5 tables of the same row ids."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+")
+    language = models.CharField(max_length=10)
+    title_terms = models.TextField()
+    tag_terms = models.TextField()
+    body_terms = models.TextField()
+    initials = models.TextField(blank=True)
+    title_raw = models.TextField()
+    body_raw = models.TextField()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "language"], name="knowledge_entry_one_per_text"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title_raw
+
+
+class SearchLog(models.Model):
+    """A search that found nothing, so managers see which knowledge is missing."""
+
+    query = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    is_customer = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.query
+
+
+def article_content(article: Article) -> dict[str, Any]:
+    """The revisable content of an article, as stored in :class:`ArticleRevision`."""
+    return {
+        "texts": {
+            text.language: {"title": text.title, "body": text.body} for text in article.texts.all()
+        },
+        "tags": list(article.tags),
+        "products": list(article.products),
+        "visibility": article.visibility,
+        "section_id": article.section_id,
+        "team_ids": sorted(team.pk for team in article.teams.all()),
+    }

@@ -1,0 +1,243 @@
+# The SQL below is assembled from constants and a Django-compiled subquery; every value is
+# a parameter.
+# ruff: noqa: S608
+"""Search in the application's own database: SQLite FTS5 or PostgreSQL tsvector + pg_trgm.
+
+Both keep :class:`~aftersales.knowledge.models.SearchEntry` rows (terms per field, raw text);
+SQLite mirrors them into two FTS5 tables with the same row ids (``knowledge_fts_words`` over the
+space-separated terms, ``knowledge_fts_raw`` with the trigram tokenizer over the raw text);
+PostgreSQL keeps a generated, weighted ``document`` tsvector and pg_trgm indexes on the raw text
+(migration 0002). The services call :meth:`index` and :meth:`remove` in their transaction: no
+signals, so a rolled-back write leaves the index as it was.
+
+``method`` selects how text becomes terms, so ``bench/knowledge_relevance.py`` can measure the
+rejected methods through the same code: ``hybrid`` (the chosen one: jieba words + substring
+bonus), ``jieba`` (words only), ``bigram`` (character bigrams), ``trigram`` (trigrams only).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from aftersales.knowledge.models import SearchEntry
+from aftersales.knowledge.search import text
+from aftersales.knowledge.search.base import Document, Hit, Query
+
+METHODS = ("hybrid", "jieba", "bigram", "trigram")
+# How much a query substring found verbatim adds, relative to the word ranking (hybrid).
+SUBSTRING_WEIGHT = 0.5
+CANDIDATES = 200
+
+
+def _terms(method: str, value: str) -> list[str]:
+    if method == "bigram":
+        return text.bigrams(value)
+    if method == "trigram":
+        return []
+    return text.words(value)
+
+
+def _trigrams(chunk: str) -> list[str]:
+    if len(chunk) <= 3:
+        return [chunk] if len(chunk) == 3 else []
+    return [chunk[i : i + 3] for i in range(len(chunk) - 2)]
+
+
+def _quote_fts(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _quote_tsquery(term: str) -> str:
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class DatabaseBackend:
+    """The default backend: the site's own SQLite or PostgreSQL database."""
+
+    def __init__(self, method: str = "hybrid") -> None:
+        if method not in METHODS:
+            raise ValueError(method)
+        self.method = method
+        self.name = f"{connection.vendor}-{method}"
+
+    # --- Writing ---------------------------------------------------------------------------
+
+    def index(self, documents: list[Document]) -> None:
+        if not documents:
+            return
+        self.remove_texts([(d.article_id, d.language) for d in documents])
+        entries = [
+            SearchEntry(
+                article_id=d.article_id,
+                language=d.language,
+                title_terms=" ".join(_terms(self.method, d.title)),
+                tag_terms=" ".join(t for tag in d.tags for t in _terms(self.method, tag)),
+                body_terms=" ".join(_terms(self.method, d.body)),
+                initials=text.initials(d.title) if self.method == "hybrid" else "",
+                title_raw=text.normalise(d.title + " " + " ".join(d.tags)),
+                body_raw=text.normalise(d.body),
+            )
+            for d in documents
+        ]
+        created = SearchEntry.objects.bulk_create(entries)
+        if connection.vendor == "sqlite":
+            if not all(entry.pk for entry in created):  # old SQLite without RETURNING
+                created = list(
+                    SearchEntry.objects.filter(
+                        article_id__in={d.article_id for d in documents}
+                    ).order_by("pk")
+                )
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO knowledge_fts_words(rowid, title, tags, body, initials) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    [(e.pk, e.title_terms, e.tag_terms, e.body_terms, e.initials) for e in created],
+                )
+                cursor.executemany(
+                    "INSERT INTO knowledge_fts_raw(rowid, title, body) VALUES (%s, %s, %s)",
+                    [(e.pk, e.title_raw, e.body_raw) for e in created],
+                )
+
+    def remove_texts(self, keys: list[tuple[int, str]]) -> None:
+        article_ids = {article_id for article_id, _language in keys}
+        wanted = set(keys)
+        ids = [
+            pk
+            for pk, article_id, language in SearchEntry.objects.filter(
+                article_id__in=article_ids
+            ).values_list("pk", "article_id", "language")
+            if (article_id, language) in wanted
+        ]
+        self._delete(ids)
+
+    def remove(self, article_ids: list[int]) -> None:
+        self._delete(
+            list(
+                SearchEntry.objects.filter(article_id__in=article_ids).values_list("pk", flat=True)
+            )
+        )
+
+    def _delete(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        if connection.vendor == "sqlite":
+            marks = ",".join(["%s"] * len(ids))
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM knowledge_fts_words WHERE rowid IN ({marks})", ids)
+                cursor.execute(f"DELETE FROM knowledge_fts_raw WHERE rowid IN ({marks})", ids)
+        SearchEntry.objects.filter(pk__in=ids).delete()
+
+    def clear(self) -> None:
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM knowledge_fts_words")
+                cursor.execute("DELETE FROM knowledge_fts_raw")
+        SearchEntry.objects.all().delete()
+
+    # --- Reading ---------------------------------------------------------------------------
+
+    def search(self, query: Query, *, visible: QuerySet[Any], limit: int) -> list[Hit]:
+        subquery, sub_params = visible.values("pk").query.sql_with_params()
+        scores: dict[tuple[int, str], float] = defaultdict(float)
+        sqlite = connection.vendor == "sqlite"
+        words = list(dict.fromkeys(query.words))
+        if self.method == "bigram":
+            words = list(dict.fromkeys(t for w in query.chunks for t in text.bigrams(w)))
+        if self.method != "trigram" and (words or query.initials):
+            rows = (
+                self._sqlite_words(words, query.initials, subquery, sub_params)
+                if sqlite
+                else self._postgres_words(words, query.initials, subquery, sub_params)
+            )
+            for article_id, language, score in rows:
+                scores[(article_id, language)] += score
+        if self.method in ("hybrid", "trigram"):
+            if self.method == "trigram":
+                patterns = list(dict.fromkeys(t for c in query.chunks for t in _trigrams(c)))
+                weight = 1.0
+            else:
+                patterns = [c for c in dict.fromkeys(query.chunks) if len(c) >= 3]
+                weight = SUBSTRING_WEIGHT
+            if patterns:
+                rows = (
+                    self._sqlite_raw(patterns, subquery, sub_params)
+                    if sqlite
+                    else self._postgres_raw(patterns, subquery, sub_params)
+                )
+                for article_id, language, score in rows:
+                    scores[(article_id, language)] += weight * score
+        ranked = sorted(scores.items(), key=lambda item: -item[1])[:limit]
+        return [Hit(article_id=a, language=lang, score=s) for (a, lang), s in ranked]
+
+    def _run(self, sql: str, params: list[Any]) -> list[tuple[int, str, float]]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(int(a), str(lang), float(s)) for a, lang, s in cursor.fetchall()]
+
+    def _sqlite_words(
+        self, words: list[str], initials: str, subquery: str, sub_params: tuple[Any, ...]
+    ) -> list[tuple[int, str, float]]:
+        parts = []
+        if words:
+            parts.append("{title tags body} : (" + " OR ".join(map(_quote_fts, words)) + ")")
+        if initials:
+            parts.append("initials : " + _quote_fts(initials) + "*")
+        sql = (
+            "SELECT e.article_id, e.language, -bm25(knowledge_fts_words, 10.0, 5.0, 1.0, 8.0) "
+            "FROM knowledge_fts_words "
+            "JOIN knowledge_searchentry e ON e.id = knowledge_fts_words.rowid "
+            f"WHERE knowledge_fts_words MATCH %s AND e.article_id IN ({subquery}) "
+            "ORDER BY bm25(knowledge_fts_words, 10.0, 5.0, 1.0, 8.0) LIMIT %s"
+        )
+        return self._run(sql, [" OR ".join(parts), *sub_params, CANDIDATES])
+
+    def _sqlite_raw(
+        self, patterns: list[str], subquery: str, sub_params: tuple[Any, ...]
+    ) -> list[tuple[int, str, float]]:
+        sql = (
+            "SELECT e.article_id, e.language, -bm25(knowledge_fts_raw, 10.0, 1.0) "
+            "FROM knowledge_fts_raw JOIN knowledge_searchentry e ON e.id = knowledge_fts_raw.rowid "
+            f"WHERE knowledge_fts_raw MATCH %s AND e.article_id IN ({subquery}) "
+            "ORDER BY bm25(knowledge_fts_raw, 10.0, 1.0) LIMIT %s"
+        )
+        match = " OR ".join(_quote_fts(p) for p in patterns)
+        return self._run(sql, [match, *sub_params, CANDIDATES])
+
+    def _postgres_words(
+        self, words: list[str], initials: str, subquery: str, sub_params: tuple[Any, ...]
+    ) -> list[tuple[int, str, float]]:
+        terms = [_quote_tsquery(w) for w in words]
+        if initials:
+            terms.append(_quote_tsquery("py:" + initials) + ":*")
+        # Weights {D, C, B, A}: body C, tags B, title A (see migration 0002).
+        sql = (
+            "SELECT e.article_id, e.language, "
+            "ts_rank('{0.1, 0.2, 0.5, 1.0}', e.document, q) * 10 "
+            "FROM knowledge_searchentry e, CAST(%s AS tsquery) q "
+            f"WHERE e.document @@ q AND e.article_id IN ({subquery}) "
+            "ORDER BY 3 DESC LIMIT %s"
+        )
+        return self._run(sql, [" | ".join(terms), *sub_params, CANDIDATES])
+
+    def _postgres_raw(
+        self, patterns: list[str], subquery: str, sub_params: tuple[Any, ...]
+    ) -> list[tuple[int, str, float]]:
+        likes = [
+            "%" + p.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+            for p in patterns
+        ]
+        title = " + ".join(["(e.title_raw LIKE %s)::int * 3"] * len(likes))
+        body = " + ".join(["(e.body_raw LIKE %s)::int"] * len(likes))
+        where = " OR ".join(["e.title_raw LIKE %s OR e.body_raw LIKE %s"] * len(likes))
+        sql = (
+            f"SELECT e.article_id, e.language, ({title} + {body})::float "
+            "FROM knowledge_searchentry e "
+            f"WHERE ({where}) AND e.article_id IN ({subquery}) "
+            "ORDER BY 3 DESC LIMIT %s"
+        )
+        where_params = [p for like in likes for p in (like, like)]
+        return self._run(sql, [*likes, *likes, *where_params, *sub_params, CANDIDATES])

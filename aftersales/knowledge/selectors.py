@@ -1,0 +1,123 @@
+"""Reads of the knowledge base, already narrowed to what the reader may see.
+
+Who sees which article (see ``docs/knowledge.md``):
+
+* anyone without ``knowledge.view_article`` (anonymous visitors, customer contacts, staff
+  without the permission): published public articles only;
+* staff with it: the articles their data scope reaches (an agent at "my teams" reaches the
+  business lines of their teams, knowledge being shared per line), minus restricted articles
+  of teams they are not in (unless their scope is "all" or they wrote it), and drafts only
+  with ``knowledge.change_article`` or as the author.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from aftersales.accounts import authz
+from aftersales.knowledge.models import (
+    Article,
+    ArticleRevision,
+    ArticleVote,
+    Category,
+    SearchLog,
+    Section,
+    Synonym,
+)
+
+Status = Article.Status
+Visibility = Article.Visibility
+
+
+def public_articles() -> QuerySet[Article]:
+    return Article.objects.filter(status=Status.PUBLISHED, visibility=Visibility.PUBLIC)
+
+
+def is_staff_reader(viewer: Any) -> bool:
+    return authz.scope_for(viewer, "knowledge.view_article") is not None
+
+
+def articles_visible_to(viewer: Any, codename: str | None = None) -> QuerySet[Article]:
+    """Articles ``viewer`` may ``codename`` (default: view), as the module docstring says."""
+    if not is_staff_reader(viewer):
+        if codename is not None and codename != "knowledge.view_article":
+            return Article.objects.none()
+        return public_articles()
+    queryset = authz.restrict(Article.objects.all(), viewer, codename)
+    if authz.scope_for(viewer, codename or "knowledge.view_article") != authz.Scope.ALL:
+        queryset = queryset.filter(
+            ~Q(visibility=Visibility.RESTRICTED)
+            | Q(author=viewer)
+            | Q(
+                pk__in=Article.teams.through.objects.filter(
+                    team_id__in=authz.team_ids(viewer)
+                ).values("article_id")
+            )
+        )
+    if authz.scope_for(viewer, "knowledge.change_article") is None:
+        queryset = queryset.filter(Q(status=Status.PUBLISHED) | Q(author=viewer))
+    return queryset
+
+
+def categories_visible_to(viewer: Any) -> QuerySet[Category]:
+    """Categories are shelves, not secrets: staff readers see those of lines they reach."""
+    if not is_staff_reader(viewer):
+        return Category.objects.filter(pk__in=public_articles().values("section__category_id"))
+    return authz.restrict(Category.objects.select_related("business_line"), viewer)
+
+
+def sections_visible_to(viewer: Any) -> QuerySet[Section]:
+    return Section.objects.filter(category__in=categories_visible_to(viewer)).select_related(
+        "category"
+    )
+
+
+def revisions_of(article: Article) -> QuerySet[ArticleRevision]:
+    return article.revisions.select_related("author").order_by("-number")
+
+
+def votes_of(article: Article) -> QuerySet[ArticleVote]:
+    return article.votes.select_related("user")
+
+
+def synonyms() -> QuerySet[Synonym]:
+    return Synonym.objects.all()
+
+
+def searches_without_result(viewer: Any) -> QuerySet[SearchLog]:
+    if authz.scope_for(viewer, "knowledge.view_searchlog") is None:
+        return SearchLog.objects.none()
+    return SearchLog.objects.all()
+
+
+def revision_diff(older: dict[str, Any], newer: dict[str, Any]) -> list[dict[str, Any]]:
+    """Line differences between two revision contents, per field that changed:
+    ``[{"field": "zh-hans.body", "lines": ["- old", "+ new", "  same"]}]``."""
+    from aftersales.core.richtext import to_plain_text
+
+    def flatten(content: dict[str, Any]) -> dict[str, str]:
+        flat: dict[str, str] = {}
+        for language, value in sorted(content.get("texts", {}).items()):
+            flat[f"{language}.title"] = value.get("title", "")
+            flat[f"{language}.body"] = to_plain_text(value.get("body", ""))
+        flat["tags"] = "\n".join(content.get("tags", []))
+        flat["products"] = "\n".join(content.get("products", []))
+        flat["visibility"] = str(content.get("visibility", ""))
+        return flat
+
+    before, after = flatten(older), flatten(newer)
+    changes = []
+    for field in sorted(set(before) | set(after)):
+        old, new = before.get(field, ""), after.get(field, "")
+        if old == new:
+            continue
+        lines = [
+            line
+            for line in difflib.ndiff(old.splitlines(), new.splitlines())
+            if not line.startswith("?")
+        ]
+        changes.append({"field": field, "lines": lines})
+    return changes
