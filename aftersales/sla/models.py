@@ -1,0 +1,202 @@
+"""Business calendars: when the clock of a service level runs.
+
+A calendar says, in one time zone, which hours of each weekday are worked and which dates
+differ (holidays, make-up workdays, half days). It may follow a holiday set, a table of public
+holidays and make-up workdays that admins maintain year by year; a calendar that follows a set
+is only *covered* for the years the set knows, and arithmetic refuses to reach past them.
+Policies and timers (#5, after the rule engine of #4) will point at calendars.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from aftersales.accounts.models import BusinessLine, Team
+
+MINUTES_PER_DAY = 24 * 60
+
+
+class DayKind(models.TextChoices):
+    HOLIDAY = "holiday", _("Holiday")
+    WORKDAY = "workday", _("Make-up workday")
+    OVERRIDE = "override", _("Special hours")
+
+
+class HolidaySet(models.Model):
+    """Public holidays and make-up workdays of one country or region, maintained yearly.
+
+    Invariant: ``first_year``..``last_year`` is the range of years whose schedule has been
+    loaded (a year with no rows inside it still counts as published); arithmetic on a calendar
+    following this set refuses any date outside it.
+    """
+
+    key = models.SlugField(_("key"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    first_year = models.PositiveSmallIntegerField(_("first year covered"))
+    last_year = models.PositiveSmallIntegerField(_("last year covered"))
+    source = models.CharField(_("source"), max_length=200, blank=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = _("holiday set")
+        verbose_name_plural = _("holiday sets")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_year__gte=F("first_year")), name="holiday_set_years_ordered"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HolidaySetDay(models.Model):
+    """One dated entry of a holiday set: a day off, or a weekend day that is worked (调休)."""
+
+    Kind = DayKind
+
+    holiday_set = models.ForeignKey(
+        HolidaySet, on_delete=models.CASCADE, related_name="days", verbose_name=_("holiday set")
+    )
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=10, choices=DayKind.choices)
+    name = models.CharField(_("name"), max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["holiday_set_id", "date"]
+        verbose_name = _("holiday set day")
+        verbose_name_plural = _("holiday set days")
+        constraints = [
+            models.UniqueConstraint(fields=["holiday_set", "date"], name="holiday_set_day_once"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["holiday", "workday"]), name="holiday_set_day_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.kind}"
+
+
+class Calendar(models.Model):
+    """Working time of a business line or team, in one time zone.
+
+    Invariants: the time zone is a zoneinfo name; a 24x7 calendar has no weekly intervals and
+    no holiday set (every minute counts, except dated exceptions); ``version`` grows with each
+    change so stale edits are refused and recomputations can tell which calendar they used.
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    business_line = models.ForeignKey(
+        BusinessLine,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="calendars",
+        verbose_name=_("business line"),
+    )
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="calendars",
+        verbose_name=_("team"),
+    )
+    is_24x7 = models.BooleanField(_("24x7"), default=False)
+    holiday_set = models.ForeignKey(
+        HolidaySet,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="calendars",
+        verbose_name=_("holiday set"),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = _("calendar")
+        verbose_name_plural = _("calendars")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkingInterval(models.Model):
+    """Hours worked on one weekday, e.g. Monday 09:00-12:00; a day may have several.
+
+    Minutes from local midnight, end exclusive, so 24:00 (1440) can be said. Invariant:
+    intervals of one weekday do not overlap (checked by the services).
+    """
+
+    calendar = models.ForeignKey(
+        Calendar, on_delete=models.CASCADE, related_name="intervals", verbose_name=_("calendar")
+    )
+    weekday = models.PositiveSmallIntegerField(
+        _("weekday"), validators=[MaxValueValidator(6)], help_text=_("0 is Monday.")
+    )
+    start_minute = models.PositiveSmallIntegerField(_("start"))
+    end_minute = models.PositiveSmallIntegerField(_("end"))
+
+    class Meta:
+        ordering = ["calendar_id", "weekday", "start_minute"]
+        verbose_name = _("working interval")
+        verbose_name_plural = _("working intervals")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weekday__lte=6)
+                & Q(start_minute__lt=F("end_minute"))
+                & Q(end_minute__lte=MINUTES_PER_DAY),
+                name="working_interval_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.weekday} {self.start_minute}-{self.end_minute}"
+
+
+class CalendarDay(models.Model):
+    """A dated exception of one calendar: a company or regional holiday, a make-up workday, or
+    special hours (a half day). ``intervals`` (pairs of minutes) replace that date's weekly
+    hours; a holiday has none. Wins over the holiday set's entry for the same date."""
+
+    Kind = DayKind
+
+    calendar = models.ForeignKey(
+        Calendar, on_delete=models.CASCADE, related_name="days", verbose_name=_("calendar")
+    )
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=10, choices=DayKind.choices)
+    name = models.CharField(_("name"), max_length=120, blank=True)
+    intervals = models.JSONField(_("hours"), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["calendar_id", "date"]
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="calendar_day_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.kind}"
