@@ -95,11 +95,21 @@ class FieldType(abc.ABC):
         return bool(stored == operand)
 
     def value_from_text(self, raw: str) -> Any:
-        """A value typed into a single text input (the default on the settings page)."""
+        """A value written as text, to pass to :meth:`clean`: typed into a single input (the
+        default on the settings page) or read from a spreadsheet cell (customer import)."""
         try:
             return json.loads(raw)
         except ValueError:
             return raw
+
+    def value_to_text(self, value: Any) -> str:
+        """A stored value as the text :meth:`value_from_text` reads back (spreadsheet export)."""
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+    def text_help(self, config: Any) -> str:
+        """How to write a value as text, for the help of an import; empty when plain text is
+        all it takes."""
+        return ""
 
     # --- Forms ---------------------------------------------------------------------------
 

@@ -74,6 +74,24 @@ def _require_id(value: Any) -> int:
     return number
 
 
+# A date as people and spreadsheets write it: 2024-03-05, 2024/3/5, 2024.3.5, 2024年3月5日.
+_WRITTEN_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+
+
+def _iso_date_text(raw: str) -> str:
+    """``raw`` with its leading written date in ISO form (2024/3/5 9:30 → 2024-03-05 9:30)."""
+    text = raw.strip()
+    match = _WRITTEN_DATE.match(text)
+    if match is None:
+        return text
+    year, month, day = match.groups()
+    day_text = f"{year}-{int(month):02d}-{int(day):02d}"
+    rest = text[match.end() :].strip()
+    if not rest:
+        return day_text
+    return f"{day_text}{'' if rest[:1] in ('T', 't') else ' '}{rest}"
+
+
 # --- Text ------------------------------------------------------------------------------------
 
 
@@ -171,6 +189,9 @@ class NumberType(FieldType):
             )
         return number
 
+    def text_help(self, config: Any) -> str:
+        return str(_("A whole number."))
+
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         return forms.IntegerField(min_value=config.min_value, max_value=config.max_value, **kwargs)
 
@@ -232,6 +253,12 @@ class DecimalType(FieldType):
     def value_from_text(self, raw: str) -> Any:
         return raw
 
+    def text_help(self, config: Any) -> str:
+        return str(
+            _("A number with at most %(places)s digits after the decimal point.")
+            % {"places": config.decimal_places}
+        )
+
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         return forms.DecimalField(
             max_digits=config.max_digits, decimal_places=config.decimal_places, **kwargs
@@ -286,7 +313,10 @@ class DateType(FieldType):
         return day.isoformat()
 
     def value_from_text(self, raw: str) -> Any:
-        return raw
+        return _iso_date_text(raw)
+
+    def text_help(self, config: Any) -> str:
+        return str(_("A date: YYYY-MM-DD or YYYY/M/D, or a date cell."))
 
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **kwargs)
@@ -353,7 +383,10 @@ class DateTimeType(FieldType):
         return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
 
     def value_from_text(self, raw: str) -> Any:
-        return raw
+        return _iso_date_text(raw)
+
+    def text_help(self, config: Any) -> str:
+        return str(_("A date and time: YYYY-MM-DD HH:MM (local time unless a zone is given)."))
 
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         return forms.DateTimeField(
@@ -378,6 +411,21 @@ class Option(FieldConfig):
     label_zh: str = Field("", max_length=200)
     label_en: str = Field("", max_length=200)
     is_active: bool = True
+
+
+_LISTED_OPTIONS = 30
+
+
+def _option_list(options: list[Any]) -> str:
+    """``gold (Gold), basic (Basic)``: the keys a sheet may use, with what they mean."""
+    language = translation.get_language() or "en"
+    items = []
+    for option in options[:_LISTED_OPTIONS]:
+        label = _label(option, language)
+        items.append(option.key if label == option.key else f"{option.key} ({label})")
+    if len(options) > _LISTED_OPTIONS:
+        items.append("…")
+    return ", ".join(items)
 
 
 def _unique_keys(options: list[Any], where: str) -> None:
@@ -425,12 +473,20 @@ class SingleChoiceType(FieldType):
     def value_from_text(self, raw: str) -> Any:
         return raw
 
+    def text_help(self, config: Any) -> str:
+        active = [o for o in config.options if o.is_active]
+        return str(_("One option key: %(options)s.") % {"options": _option_list(active)})
+
     def choices(self, config: Any) -> list[tuple[str, str]]:
         language = translation.get_language() or "en"
         return [(o.key, _label(o, language)) for o in config.options if o.is_active]
 
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         return forms.ChoiceField(choices=[("", "—"), *self.choices(config)], **kwargs)
+
+
+# Between the options of a list: ASCII and full-width commas and semicolons, and 、.
+_LIST_SEPARATORS = re.compile("[,;\u3001\uff0c\uff1b]")
 
 
 class MultiChoiceConfig(FieldConfig):
@@ -474,7 +530,17 @@ class MultiChoiceType(SingleChoiceType):
         return ", ".join(labels.get(key, str(key)) for key in value or [])
 
     def value_from_text(self, raw: str) -> Any:
-        return [part.strip() for part in raw.split(",") if part.strip()]
+        return [part.strip() for part in _LIST_SEPARATORS.split(raw) if part.strip()]
+
+    def value_to_text(self, value: Any) -> str:
+        return ", ".join(str(key) for key in value) if isinstance(value, list) else str(value)
+
+    def text_help(self, config: Any) -> str:
+        active = [o for o in config.options if o.is_active]
+        return str(
+            _("Option keys separated by ; or , or 、: %(options)s.")
+            % {"options": _option_list(active)}
+        )
 
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         return forms.MultipleChoiceField(
@@ -571,6 +637,20 @@ class CascadeType(FieldType):
     def value_from_text(self, raw: str) -> Any:
         return [part.strip() for part in raw.split("/") if part.strip()]
 
+    def value_to_text(self, value: Any) -> str:
+        return "/".join(str(key) for key in value) if isinstance(value, list) else str(value)
+
+    def text_help(self, config: Any) -> str:
+        example: list[str] = []
+        level = config.options
+        while level:
+            example.append(level[0].key)
+            level = level[0].children
+        return str(
+            _("Option keys along the path, separated by /, e.g. %(example)s.")
+            % {"example": "/".join(example)}
+        )
+
     def choices(self, config: Any) -> list[tuple[str, str]]:
         """Every path as one choice ("Guangdong / Shenzhen"), for a plain select."""
         language = translation.get_language() or "en"
@@ -618,6 +698,9 @@ class UserType(FieldType):
         user = User.objects.filter(pk=value).first()
         return str(user) if user is not None else f"#{value}"
 
+    def text_help(self, config: Any) -> str:
+        return str(_("The user's id (a number)."))
+
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         from aftersales.accounts.models import User
 
@@ -644,6 +727,9 @@ class TeamType(FieldType):
 
         team = Team.objects.filter(pk=value).first()
         return team.name if team is not None else f"#{value}"
+
+    def text_help(self, config: Any) -> str:
+        return str(_("The team's id (a number)."))
 
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         from aftersales.accounts.models import Team
@@ -679,11 +765,27 @@ class CustomerType(FieldType):
         customer = model._default_manager.filter(pk=value).first() if model else None
         return str(customer) if customer is not None else f"#{value}"
 
+    def text_help(self, config: Any) -> str:
+        return str(_("The customer's number."))
+
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         return forms.IntegerField(min_value=1, **kwargs)
 
 
 # --- Simple values ---------------------------------------------------------------------------
+
+
+# How a sheet writes yes or no; anything else is passed on for ``clean`` to refuse.
+_YES_NO_WORDS = {
+    "是": True,
+    "否": False,
+    "yes": True,
+    "no": False,
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+}
 
 
 class YesNoType(FieldType):
@@ -699,6 +801,12 @@ class YesNoType(FieldType):
     def display(self, value: Any, config: Any, language: str) -> str:
         with translation.override(language):
             return gettext("Yes") if value else gettext("No")
+
+    def value_from_text(self, raw: str) -> Any:
+        return _YES_NO_WORDS.get(raw.strip().casefold(), raw)
+
+    def text_help(self, config: Any) -> str:
+        return str(_("是 or 否, yes or no, true or false, 1 or 0."))
 
     def form_field(self, config: Any, **kwargs: Any) -> forms.Field:
         kwargs.pop("required", None)
@@ -861,13 +969,19 @@ class LocationType(FieldType):
             point["address"] = parts[2]
         return point
 
-    def to_form(self, value: Any, config: Any) -> Any:
+    def value_to_text(self, value: Any) -> str:
         if not isinstance(value, dict):
-            return value
+            return str(value)
         parts = [str(value.get("lat")), str(value.get("lng"))]
         if value.get("address"):
             parts.append(value["address"])
         return ", ".join(parts)
+
+    def text_help(self, config: Any) -> str:
+        return str(_("Latitude, longitude[, address]"))
+
+    def to_form(self, value: Any, config: Any) -> Any:
+        return self.value_to_text(value) if isinstance(value, dict) else value
 
     def from_form(self, value: Any, config: Any) -> Any:
         return self.value_from_text(value) if value else None
@@ -922,8 +1036,14 @@ class AttachmentType(FieldType):
         help_text = kwargs.pop("help_text", "") or _("Attachment ids, separated by commas")
         return forms.CharField(help_text=help_text, **kwargs)
 
+    def value_to_text(self, value: Any) -> str:
+        return ", ".join(str(item) for item in value) if isinstance(value, list) else str(value)
+
+    def text_help(self, config: Any) -> str:
+        return str(_("Attachment ids, separated by commas"))
+
     def to_form(self, value: Any, config: Any) -> Any:
-        return ", ".join(str(item) for item in value) if isinstance(value, list) else value
+        return self.value_to_text(value) if isinstance(value, list) else value
 
     def from_form(self, value: Any, config: Any) -> Any:
         return self.value_from_text(value) if value else None

@@ -433,6 +433,29 @@ def test_every_field_error_is_reported_at_once(repair_form):
     }
 
 
+def test_definitions_read_once_serve_many_objects_without_a_query(
+    repair_form, django_assert_num_queries
+):
+    """An import checks thousands of rows against definitions it read once."""
+    # given
+    definitions = services.definitions_for(TICKET, "repair", include_inactive=True)
+    # when
+    with django_assert_num_queries(0):
+        values = services.clean_values(
+            target=TICKET,
+            subtarget="repair",
+            values={"kind": "repair", "serial": " SN-1 "},
+            definitions=definitions,
+        )
+        with pytest.raises(FieldErrors) as caught:
+            services.clean_values(
+                target=TICKET, subtarget="repair", values={}, definitions=definitions
+            )
+    # then
+    assert values == {"kind": "repair", "serial": "SN-1"}
+    assert errors_of(caught) == [("custom_fields.kind", "required")]
+
+
 def test_subtarget_field_is_unknown_without_its_subtarget(repair_form):
     # when
     with pytest.raises(FieldErrors) as caught:

@@ -276,3 +276,99 @@ def test_customer_must_exist_once_the_customers_app_has_its_model():
     # given: the customers app defines customers.Customer and no customer exists
     # when / then
     assert refusal("customer", 999_999) == "unknown_customer"
+
+
+def from_text(field_type: str, text: str, config: dict[str, Any] | None = None) -> Any:
+    handler = registry.get(field_type)
+    return handler.clean(handler.value_from_text(text), handler.parse_config(config or {}))
+
+
+@pytest.mark.parametrize(
+    ("_case", "field_type", "config", "text", "expected"),
+    [
+        ("multi choice with ;", "multi_choice", CHOICES, "other; repair", ["repair", "other"]),
+        ("multi choice with ,", "multi_choice", CHOICES, "repair,other", ["repair", "other"]),
+        ("multi choice with 、", "multi_choice", CHOICES, "repair、refund", ["repair", "refund"]),
+        (
+            "multi choice full-width",
+            "multi_choice",
+            CHOICES,
+            "repair\uff0crefund",
+            ["repair", "refund"],
+        ),
+        ("yes in Chinese", "yes_no", {}, "是", True),
+        ("no in Chinese", "yes_no", {}, "否", False),
+        ("yes in capitals", "yes_no", {}, " YES ", True),
+        ("false", "yes_no", {}, "false", False),
+        ("1", "yes_no", {}, "1", True),
+        ("0", "yes_no", {}, "0", False),
+        ("iso date", "date", {}, "2026-03-01", "2026-03-01"),
+        ("date with slashes", "date", {}, "2026/3/1", "2026-03-01"),
+        ("date in Chinese", "date", {}, "2026年3月1日", "2026-03-01"),
+        ("date and time with slashes", "datetime", {}, "2026/3/1 10:00", "2026-03-01T02:00:00Z"),
+        ("stored date and time", "datetime", {}, "2026-03-01T02:00:00Z", "2026-03-01T02:00:00Z"),
+        ("whole number", "number", {}, "42", 42),
+        ("decimal", "decimal", {}, "3.5", "3.50"),
+        ("cascade path", "cascade", TREE, "gd/sz", ["gd", "sz"]),
+    ],
+)
+def test_text_from_a_sheet_is_read_as_the_typed_value(_case, field_type, config, text, expected):
+    # when / then
+    assert from_text(field_type, text, config) == expected
+
+
+@pytest.mark.parametrize(
+    ("_case", "field_type", "config", "text", "code"),
+    [
+        ("yes/no word not listed", "yes_no", {}, "maybe", "invalid_boolean"),
+        ("date with a time", "date", {}, "2026/3/1 10:00", "invalid_date"),
+        ("month 13", "date", {}, "2026/13/1", "invalid_date"),
+        ("unknown option in a list", "multi_choice", CHOICES, "repair; gold", "invalid_choice"),
+        ("number with words", "number", {}, "about 3", "invalid_number"),
+    ],
+)
+def test_bad_text_from_a_sheet_is_refused_by_clean(_case, field_type, config, text, code):
+    # when
+    with pytest.raises(InvalidValue) as caught:
+        from_text(field_type, text, config)
+    # then
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("_case", "field_type", "config", "value", "text"),
+    [
+        ("text", "text", {}, "SN-1, SN-2", "SN-1, SN-2"),
+        ("number", "number", {}, -3, "-3"),
+        ("decimal", "decimal", {}, "12.50", "12.50"),
+        ("date", "date", {}, "2026-03-01", "2026-03-01"),
+        ("datetime", "datetime", {}, "2026-03-01T02:00:00Z", "2026-03-01T02:00:00Z"),
+        ("single choice", "single_choice", CHOICES, "refund", "refund"),
+        ("multi choice", "multi_choice", CHOICES, ["repair", "other"], "repair, other"),
+        ("cascade", "cascade", TREE, ["gd", "sz"], "gd/sz"),
+        ("yes", "yes_no", {}, True, "true"),
+        ("no", "yes_no", {}, False, "false"),
+        ("location", "location", {}, {"lat": 22.5, "lng": 114.1, "address": "A, B"}, None),
+        ("attachments", "attachment", {}, [3, "0f8fad5b-d9cb-469f-a165-70867728950e"], None),
+    ],
+)
+def test_a_value_written_as_text_reads_back_as_itself(_case, field_type, config, value, text):
+    # given
+    handler = registry.get(field_type)
+    # when
+    written = handler.value_to_text(value)
+    # then
+    assert text is None or written == text
+    assert from_text(field_type, written, config) == value
+
+
+def test_text_help_of_a_choice_names_the_active_keys_and_their_labels():
+    # given
+    config = {**CHOICES, "options": [*CHOICES["options"], {"key": "old", "is_active": False}]}
+    handler = registry.get("multi_choice")
+    # when
+    help_text = handler.text_help(handler.parse_config(config))
+    # then
+    assert help_text == (
+        "Option keys separated by ; or , or 、: repair (Repair), refund (Refund), other (Other)."
+    )
