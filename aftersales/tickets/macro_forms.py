@@ -37,21 +37,6 @@ def _tags(text: str) -> list[str]:
     return [tag.strip() for tag in _TAG_SEPARATORS.split(text) if tag.strip()]
 
 
-def placeholder_help() -> list[dict[str, str]]:
-    """The placeholders a message may use, for the help beside the message input."""
-    rows = [
-        {"placeholder": "{{ " + name + " }}", "label": str(label)}
-        for name, (label, _value) in macro_services.PLACEHOLDERS.items()
-    ]
-    rows.append(
-        {
-            "placeholder": "{{ " + macro_services.CUSTOM_PLACEHOLDER_PREFIX + "<key> }}",
-            "label": str(_("A custom field of the ticket")),
-        }
-    )
-    return rows
-
-
 class MacroForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=macro_services.MAX_NAME)
     reply_kind = forms.ChoiceField(

@@ -21,7 +21,7 @@ from aftersales.accounts import authz
 from aftersales.accounts.models import User
 from aftersales.core.errors import DomainError, NotFound, PermissionDenied
 from aftersales.tickets import selectors, services
-from aftersales.tickets.macro_forms import MacroForm, placeholder_help
+from aftersales.tickets.macro_forms import MacroForm
 from aftersales.tickets.models import Macro, Ticket
 from aftersales.tickets.permissions import ADD_MACRO, VIEW_TICKET
 from aftersales.web.shortcuts import require, signed_in
@@ -80,7 +80,7 @@ def _page(
         {
             "form": form,
             "macro": macro,
-            "placeholders": placeholder_help(),
+            "placeholders": services.placeholder_help(),
             "recent_tickets": recent,
             "preview_ticket": chosen or (recent[0] if recent else None),
         },

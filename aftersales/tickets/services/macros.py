@@ -68,6 +68,7 @@ __all__ = [
     "deactivate_macro",
     "may_edit_macro",
     "may_share_macro",
+    "placeholder_help",
     "render_macro",
     "update_macro",
 ]
@@ -138,6 +139,22 @@ PLACEHOLDERS: dict[str, tuple[str | Promise, Any]] = {
 CUSTOM_PLACEHOLDER_PREFIX = "ticket.custom_fields."
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+
+def placeholder_help() -> list[dict[str, str]]:
+    """The placeholders a message may use, with what each stands for (in the request's
+    language), for the pages and the API."""
+    rows = [
+        {"placeholder": "{{ " + name + " }}", "label": str(label)}
+        for name, (label, _value) in PLACEHOLDERS.items()
+    ]
+    rows.append(
+        {
+            "placeholder": "{{ " + CUSTOM_PLACEHOLDER_PREFIX + "<key> }}",
+            "label": str(_("A custom field of the ticket, as shown on its page")),
+        }
+    )
+    return rows
 
 
 def _placeholders_in(body: str) -> list[str]:
