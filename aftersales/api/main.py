@@ -122,6 +122,7 @@ def _mount() -> None:
     api.add_router("/", customers_router)
     api.add_router("/custom-fields", customfields_router)
     api.add_router("/", tickets_router)
+    api.add_router("/", "aftersales.tickets.macro_api.router")
     api.add_router("/", "aftersales.sla.api.router")
 
 

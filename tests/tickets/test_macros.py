@@ -16,11 +16,15 @@ from aftersales.outbox.models import OutboxEvent
 from aftersales.tickets import selectors, services
 from aftersales.tickets.models import Comment, Macro, Ticket, TicketEvent
 from aftersales.tickets.services import macros
+from tests.api.support import assert_problem, body_of
+from tests.conftest import JsonClient
 from tests.tickets.conftest import status, ticket_state
 
 MakeTicket = Callable[..., Ticket]
 T = TypeVar("T")
 VALUE = "actions.0.value"
+# Session, user, grants, team memberships, business lines, the macros.
+QUERIES = 6
 
 
 def macro_state() -> dict[str, Any]:
@@ -658,3 +662,318 @@ def test_a_macro_of_one_line_is_not_applied_to_another_lines_ticket(
     assert (refused.value.code, refused.value.field) == ("macro_of_other_line", "macro")
     assert ticket_state() == before
     assert macro_state() == macros_before
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+API = "/api/v1/macros"
+
+
+@pytest.fixture
+def client_of(login_client: Callable[[User], JsonClient]) -> Callable[[User], JsonClient]:
+    """client_of(user) → a signed-in API client that reads English."""
+
+    def make(user: User) -> JsonClient:
+        client = login_client(user)
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+        return client
+
+    return make
+
+
+def test_api_permission_matrix_for_keeping_macros(
+    desk: dict[str, Any], api_client: JsonClient, client_of: Callable[[User], JsonClient]
+) -> None:
+    """Anonymous 401; a contact lists nothing and keeps nothing; an agent keeps personal
+    macros but cannot share; a sharer shares."""
+    # given
+    personal = {"name": "Mine", "body": "Hi {{ customer.name }}"}
+    shared = {**personal, "name": "Ours", "is_shared": True}
+    before = macro_state()
+    # when
+    anonymous = api_client.post_json(API, personal)
+    contact = client_of(desk["contact_a"])
+    contact_list, contact_create = contact.get(API), contact.post_json(API, personal)
+    agent = client_of(desk["insider"])
+    agent_share = agent.post_json(API, shared)
+    refused_state = macro_state()
+    agent_keep = agent.post_json(API, personal)
+    sharer_share = client_of(desk["manager"]).post_json(
+        API, {**shared, "business_line_id": desk["line_a"].pk}
+    )
+    # then
+    assert assert_problem(anonymous, 401)["code"] == "not_authenticated"
+    assert (contact_list.status_code, body_of(contact_list)) == (200, [])
+    assert assert_problem(contact_create, 403)["code"] == "permission_denied"
+    assert assert_problem(agent_share, 403)["errors"] == [
+        {
+            "field": "is_shared",
+            "code": "permission_denied",
+            "detail": "You do not have permission to do this.",
+        }
+    ]
+    assert refused_state == before
+    assert agent_keep.status_code == 201
+    created = body_of(agent_keep)
+    assert {k: created[k] for k in ("name", "owner_id", "is_shared", "may_edit", "version")} == {
+        "name": "Mine",
+        "owner_id": desk["insider"].pk,
+        "is_shared": False,
+        "may_edit": True,
+        "version": 1,
+    }
+    assert sharer_share.status_code == 201
+    assert (body_of(sharer_share)["is_shared"], body_of(sharer_share)["business_line_id"]) == (
+        True,
+        desk["line_a"].pk,
+    )
+
+
+def test_api_names_the_field_of_every_refusal(
+    desk: dict[str, Any], client_of: Callable[[User], JsonClient]
+) -> None:
+    # given
+    client = client_of(desk["insider"])
+    before = macro_state()
+    # when
+    placeholder = client.post_json(API, {"name": "X", "body": "{{ ticket.secret }}"})
+    action = client.post_json(
+        API, {"name": "X", "actions": [{"field": "priority", "value": "asap"}]}
+    )
+    kind = client.post_json(API, {"name": "X", "body": "Hi", "reply_kind": "shout"})
+    line = client.post_json(API, {"name": "X", "body": "Hi", "business_line_id": 999999})
+    # then
+    assert assert_problem(placeholder, 422)["errors"] == [
+        {
+            "field": "body",
+            "code": "unknown_placeholder",
+            "detail": "Unknown placeholder {{ ticket.secret }}.",
+        }
+    ]
+    assert assert_problem(action, 422)["errors"] == [
+        {
+            "field": "actions.0.value",
+            "code": "invalid_choice",
+            "detail": "Choose one of: low, normal, high, urgent.",
+        }
+    ]
+    assert [e["field"] for e in assert_problem(kind, 422)["errors"]] == ["reply_kind"]
+    assert assert_problem(line, 422)["errors"][0]["field"] == "business_line_id"
+    assert macro_state() == before
+
+
+def test_api_hides_another_agents_personal_macro(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_macro: Callable[..., Macro],
+    client_of: Callable[[User], JsonClient],
+) -> None:
+    # given
+    ticket = make_ticket()
+    macro = make_macro(body="Hi")
+    colleague = client_of(desk["colleague"])
+    before, tickets_before = macro_state(), ticket_state()
+    # when
+    responses = [
+        colleague.get(f"{API}/{macro.pk}"),
+        colleague.patch_json(f"{API}/{macro.pk}", {"name": "Mine"}),
+        colleague.delete(f"{API}/{macro.pk}"),
+        colleague.post_json(f"{API}/{macro.pk}/preview", {"ticket_id": ticket.pk}),
+        colleague.post_json(f"{API}/{macro.pk}/apply", {"ticket_id": ticket.pk}),
+    ]
+    listed = body_of(colleague.get(API))
+    # then
+    assert [assert_problem(r, 404)["code"] for r in responses] == ["not_found"] * 5
+    assert listed == []
+    assert macro_state() == before
+    assert ticket_state() == tickets_before
+
+
+def test_api_sharer_edits_a_shared_macro_an_agent_may_not(
+    desk: dict[str, Any], make_macro: Callable[..., Macro], client_of: Callable[[User], JsonClient]
+) -> None:
+    # given
+    macro = make_macro(actor=desk["admin"], body="Hi", is_shared=True)
+    agent = client_of(desk["insider"])
+    before = macro_state()
+    # when
+    listed = body_of(agent.get(API))
+    refused = agent.patch_json(f"{API}/{macro.pk}", {"name": "Mine"})
+    refused_delete = agent.delete(f"{API}/{macro.pk}")
+    refused_state = macro_state()
+    edited = client_of(desk["manager"]).patch_json(
+        f"{API}/{macro.pk}", {"name": "Greeting"}, HTTP_IF_MATCH='W/"1"'
+    )
+    # then
+    assert [(m["id"], m["may_edit"]) for m in listed] == [(macro.pk, False)]
+    assert assert_problem(refused, 403)["code"] == "permission_denied"
+    assert assert_problem(refused_delete, 403)["code"] == "permission_denied"
+    assert refused_state == before
+    assert edited.status_code == 200
+    assert (body_of(edited)["name"], body_of(edited)["version"], edited["ETag"]) == (
+        "Greeting",
+        2,
+        'W/"2"',
+    )
+
+
+def test_api_refuses_a_stale_macro_edit(
+    desk: dict[str, Any], make_macro: Callable[..., Macro], client_of: Callable[[User], JsonClient]
+) -> None:
+    # given
+    macro = make_macro(body="Hi")
+    client = client_of(desk["insider"])
+    etag = client.get(f"{API}/{macro.pk}")["ETag"]
+    client.patch_json(f"{API}/{macro.pk}", {"body": "Hello"}, HTTP_IF_MATCH=etag)
+    before = macro_state()
+    # when
+    response = client.patch_json(f"{API}/{macro.pk}", {"body": "Hey"}, HTTP_IF_MATCH=etag)
+    # then
+    assert etag == 'W/"1"'
+    assert assert_problem(response, 412)["code"] == "version_mismatch"
+    assert macro_state() == before
+
+
+def test_api_deactivates_a_macro(
+    desk: dict[str, Any], make_macro: Callable[..., Macro], client_of: Callable[[User], JsonClient]
+) -> None:
+    # given
+    macro = make_macro(body="Hi")
+    client = client_of(desk["insider"])
+    # when
+    response = client.delete(f"{API}/{macro.pk}")
+    # then
+    assert response.status_code == 204
+    assert assert_problem(client.get(f"{API}/{macro.pk}"), 404)["code"] == "not_found"
+    assert _topics("macro.") == ["macro.created", "macro.deactivated"]
+
+
+def test_api_previews_and_lists_placeholders(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_macro: Callable[..., Macro],
+    client_of: Callable[[User], JsonClient],
+) -> None:
+    # given
+    ticket = make_ticket()
+    macro = make_macro(body="{{ ticket.number }} for {{ customer.name }}")
+    outsiders = make_macro(actor=desk["outsider"])
+    client = client_of(desk["insider"])
+    before = ticket_state()
+    # when
+    preview = client.post_json(f"{API}/{macro.pk}/preview", {"ticket_id": ticket.pk})
+    unseen = client_of(desk["outsider"]).post_json(
+        f"{API}/{outsiders.pk}/preview", {"ticket_id": ticket.pk}
+    )
+    placeholders = body_of(client.get(f"{API}/placeholders"))
+    # then
+    assert body_of(preview) == {
+        "ticket_id": ticket.pk,
+        "reply_kind": "public",
+        "body": f"<p>{ticket.number} for Alice</p>",
+    }
+    assert assert_problem(unseen, 422)["errors"][0]["field"] == "ticket_id"
+    assert placeholders[0] == {"placeholder": "{{ ticket.number }}", "label": "The ticket's number"}
+    assert len(placeholders) == len(macros.PLACEHOLDERS) + 1
+    assert ticket_state() == before
+
+
+def test_api_applies_a_macro_with_the_tickets_etag(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_macro: Callable[..., Macro],
+    client_of: Callable[[User], JsonClient],
+) -> None:
+    # given
+    ticket = make_ticket()
+    macro = make_macro(
+        body="Started.",
+        actions=[{"field": "status", "value": "open"}, {"field": "assignee", "value": "me"}],
+    )
+    client = client_of(desk["insider"])
+    # when
+    response = client.post_json(
+        f"{API}/{macro.pk}/apply", {"ticket_id": ticket.pk}, HTTP_IF_MATCH='W/"1"'
+    )
+    # then
+    assert response.status_code == 200
+    ticket.refresh_from_db()
+    comment = Comment.objects.get(ticket=ticket)
+    assert body_of(response) == {
+        "ticket_id": ticket.pk,
+        "version": 2,
+        "status_id": status(desk["repair"], "open").pk,
+        "comment_id": comment.pk,
+        "changed": ["assignee", "status"],
+    }
+    assert response["ETag"] == 'W/"2"'
+    assert (ticket.assignee_id, comment.body) == (desk["insider"].pk, "<p>Started.</p>")
+
+
+def test_api_refuses_a_macro_on_a_stale_ticket(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_macro: Callable[..., Macro],
+    client_of: Callable[[User], JsonClient],
+) -> None:
+    # given
+    ticket = make_ticket()
+    services.update_ticket(actor=desk["colleague"], ticket=ticket, changes={"priority": "low"})
+    macro = make_macro(body="Hi", actions=[{"field": "priority", "value": "high"}])
+    before, macros_before = ticket_state(), macro_state()
+    # when
+    response = client_of(desk["insider"]).post_json(
+        f"{API}/{macro.pk}/apply", {"ticket_id": ticket.pk}, HTTP_IF_MATCH='W/"1"'
+    )
+    # then
+    assert assert_problem(response, 412)["errors"][0]["field"] == "If-Match"
+    assert ticket_state() == before
+    assert macro_state() == macros_before
+
+
+def test_api_names_the_missing_resolution_code_when_a_macro_solves(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_macro: Callable[..., Macro],
+    client_of: Callable[[User], JsonClient],
+) -> None:
+    # given
+    ticket = make_ticket()
+    services.update_ticket(
+        actor=desk["insider"], ticket=ticket, changes={"status": status(desk["repair"], "open")}
+    )
+    macro = make_macro(body="Solved.", actions=[{"field": "status", "value": "solved"}])
+    before, macros_before = ticket_state(), macro_state()
+    # when
+    response = client_of(desk["insider"]).post_json(
+        f"{API}/{macro.pk}/apply", {"ticket_id": ticket.pk}
+    )
+    # then
+    body = assert_problem(response, 422)
+    assert (body["code"], body["errors"][0]["field"]) == (
+        "required_field_missing",
+        "resolution_code",
+    )
+    assert ticket_state() == before
+    assert macro_state() == macros_before
+
+
+def test_api_macro_list_query_count_does_not_grow(
+    desk: dict[str, Any],
+    make_macro: Callable[..., Macro],
+    client_of: Callable[[User], JsonClient],
+    django_assert_num_queries: Any,
+) -> None:
+    # given
+    client = client_of(desk["insider"])
+    make_macro(body="One")
+    make_macro(actor=desk["manager"], body="Shared", is_shared=True)
+    client.get(API)
+    with django_assert_num_queries(QUERIES):
+        assert len(body_of(client.get(API))) == 2
+    # when
+    for number in range(5):
+        make_macro(name=f"More {number}", body="Hi")
+    # then
+    with django_assert_num_queries(QUERIES):
+        assert len(body_of(client.get(API))) == 7

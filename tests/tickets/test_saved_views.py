@@ -15,6 +15,8 @@ from aftersales.outbox.models import OutboxEvent
 from aftersales.tickets import selectors
 from aftersales.tickets.models import SavedView
 from aftersales.tickets.services import saved_views
+from tests.api.support import assert_problem, body_of
+from tests.conftest import JsonClient
 
 FILTER = "invalid_filter"
 
@@ -238,3 +240,158 @@ def test_owner_deletes_their_view(
     entry = AuditEntry.objects.get(object_type="tickets.savedview", verb="deleted")
     assert entry.before is not None
     assert entry.before["name"] == "Urgent ones"
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+API = "/api/v1/saved-views"
+
+
+def test_api_permission_matrix_for_saved_views(
+    desk: dict[str, Any],
+    api_client: JsonClient,
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    """Anonymous 401; a contact lists nothing and keeps nothing; an agent keeps a personal view
+    but cannot share one; a sharer shares."""
+    # given
+    personal = {"name": "Mine", "filters": {"assignee": "me"}}
+    before = view_state()
+    # when
+    anonymous = api_client.post_json(API, personal)
+    contact = login_client(desk["contact_a"])
+    contact_list, contact_create = contact.get(API), contact.post_json(API, personal)
+    agent = login_client(desk["insider"])
+    agent_share = agent.post_json(API, {**personal, "is_shared": True})
+    refused_state = view_state()
+    agent_keep = agent.post_json(API, personal)
+    sharer = login_client(desk["manager"]).post_json(API, {"name": "All", "is_shared": True})
+    # then
+    assert assert_problem(anonymous, 401)["code"] == "not_authenticated"
+    assert (contact_list.status_code, body_of(contact_list)) == (200, [])
+    assert assert_problem(contact_create, 403)["code"] == "permission_denied"
+    assert assert_problem(agent_share, 403)["errors"][0]["field"] == "is_shared"
+    assert refused_state == before
+    assert agent_keep.status_code == 201
+    kept = body_of(agent_keep)
+    assert {k: kept[k] for k in ("name", "filters", "sort", "is_shared", "may_edit")} == {
+        "name": "Mine",
+        "filters": {"assignee": ["me"]},
+        "sort": "-updated_at",
+        "is_shared": False,
+        "may_edit": True,
+    }
+    assert sharer.status_code == 201
+    listed = body_of(agent.get(API))
+    assert [(v["name"], v["may_edit"]) for v in listed] == [("All", False), ("Mine", True)]
+
+
+def test_api_names_the_bad_filter(
+    desk: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    client = login_client(desk["insider"])
+    before = view_state()
+    # when
+    response = client.post_json(
+        API, {"name": "Bad", "filters": {"priority": "asap"}}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    sort = client.post_json(API, {"name": "Bad", "sort": "subject"})
+    extra = client.post_json(API, {"name": "Bad", "colour": "red"})
+    # then
+    assert assert_problem(response, 422)["errors"] == [
+        {
+            "field": "filters.priority",
+            "code": "invalid_filter",
+            "detail": "Choose one of: low, normal, high, urgent.",
+        }
+    ]
+    assert assert_problem(sort, 422)["errors"][0]["field"] == "sort"
+    assert assert_problem(extra, 422)["errors"][0]["field"] == "colour"
+    assert view_state() == before
+
+
+def test_api_hides_another_agents_personal_view(
+    desk: dict[str, Any],
+    make_view: Callable[..., SavedView],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    view = make_view()
+    colleague = login_client(desk["colleague"])
+    before = view_state()
+    # when
+    responses = [
+        colleague.get(f"{API}/{view.pk}"),
+        colleague.patch_json(f"{API}/{view.pk}", {"name": "Mine"}),
+        colleague.delete(f"{API}/{view.pk}"),
+    ]
+    # then
+    assert [assert_problem(r, 404)["code"] for r in responses] == ["not_found"] * 3
+    assert body_of(colleague.get(API)) == []
+    assert view_state() == before
+
+
+def test_api_shared_view_is_edited_by_a_sharer_only(
+    desk: dict[str, Any],
+    make_view: Callable[..., SavedView],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    view = make_view(actor=desk["admin"], is_shared=True)
+    before = view_state()
+    # when
+    refused = login_client(desk["insider"]).patch_json(f"{API}/{view.pk}", {"name": "Mine"})
+    refused_state = view_state()
+    edited = login_client(desk["manager"]).patch_json(
+        f"{API}/{view.pk}", {"sort": "created_at"}, HTTP_IF_MATCH='W/"1"'
+    )
+    # then
+    assert assert_problem(refused, 403)["code"] == "permission_denied"
+    assert refused_state == before
+    assert edited.status_code == 200
+    assert (body_of(edited)["sort"], edited["ETag"]) == ("created_at", 'W/"2"')
+
+
+def test_api_refuses_a_stale_view_edit_and_deletes(
+    desk: dict[str, Any],
+    make_view: Callable[..., SavedView],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    # given
+    view = make_view()
+    client = login_client(desk["insider"])
+    etag = client.get(f"{API}/{view.pk}")["ETag"]
+    client.patch_json(f"{API}/{view.pk}", {"name": "Two"}, HTTP_IF_MATCH=etag)
+    before = view_state()
+    # when
+    stale = client.patch_json(f"{API}/{view.pk}", {"name": "Three"}, HTTP_IF_MATCH=etag)
+    stale_state = view_state()
+    null = client.patch_json(f"{API}/{view.pk}", {"name": None})
+    deleted = client.delete(f"{API}/{view.pk}")
+    # then
+    assert assert_problem(stale, 412)["code"] == "version_mismatch"
+    assert stale_state == before
+    assert assert_problem(null, 422)["errors"][0]["field"] == "name"
+    assert deleted.status_code == 204
+    assert SavedView.objects.count() == 0
+
+
+def test_api_saved_view_list_query_count_does_not_grow(
+    desk: dict[str, Any],
+    make_view: Callable[..., SavedView],
+    login_client: Callable[[User], JsonClient],
+    django_assert_num_queries: Any,
+) -> None:
+    # given
+    client = login_client(desk["insider"])
+    make_view()
+    client.get(API)
+    with django_assert_num_queries(4):
+        assert len(body_of(client.get(API))) == 1
+    # when
+    for number in range(5):
+        make_view(name=f"View {number}")
+    # then
+    with django_assert_num_queries(4):
+        assert len(body_of(client.get(API))) == 6
