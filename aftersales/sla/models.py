@@ -139,6 +139,12 @@ class Calendar(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def owner_name(self) -> str:
+        """The team or business line the calendar belongs to, or "" for an ownerless one."""
+        owner = self.team or self.business_line
+        return owner.name if owner is not None else ""
+
 
 class WorkingInterval(models.Model):
     """Hours worked on one weekday, e.g. Monday 09:00-12:00; a day may have several.
