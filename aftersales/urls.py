@@ -16,5 +16,6 @@ urlpatterns = [
     path("settings/fields/", include("aftersales.customfields.urls")),
     path("customers/", include("aftersales.customers.urls")),
     path("tickets/", include("aftersales.tickets.urls")),
+    path("settings/calendars/", include("aftersales.sla.urls")),
     path("", include("aftersales.web.urls")),
 ]
