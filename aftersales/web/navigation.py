@@ -40,6 +40,7 @@ NAV_ITEMS: list[NavItem] = [
         _("Settings"),
     ),
     NavItem(_("Ticket types"), "tickets:type_list", "tickets.view_tickettype", _("Settings")),
+    NavItem(_("Calendars"), "sla:calendar_list", "sla.view_calendar", _("Settings")),
     NavItem(_("API tokens"), "accounts:token_list", None, _("Settings")),
     NavItem(_("Audit log"), "audit:entry_list", "audit.view_auditentry", _("Settings")),
 ]
