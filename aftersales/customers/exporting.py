@@ -1,4 +1,8 @@
-"""Exporting customers to CSV or Excel, with every cell safe from formula injection."""
+"""Exporting customers to CSV or Excel, with every cell safe from formula injection.
+
+The columns are those of the import (the fixed ones, then one per active custom field), framed
+by ``id`` and ``is_active``, so an exported sheet imports back as it is.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,19 @@ from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
 from aftersales.core.errors import DomainError
 from aftersales.customers import selectors
-from aftersales.customers.importing import COLUMNS, Format
+from aftersales.customers.importing import (
+    COLUMNS,
+    Format,
+    custom_field_column,
+    custom_field_definitions,
+)
 from aftersales.customers.models import CustomerIdentity
+from aftersales.customfields.models import FieldDefinition
 
-HEADER = ("id", *COLUMNS, "is_active")
+
+def export_header(definitions: Sequence[FieldDefinition]) -> list[str]:
+    """``id``, the import's columns with one per custom field, then ``is_active``."""
+    return ["id", *COLUMNS, *(custom_field_column(d) for d in definitions), "is_active"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +44,16 @@ class ExportFile:
     content: bytes
 
 
-def _rows(actor: Any) -> list[list[Any]]:
+def _custom_cells(values: dict[str, Any], definitions: Sequence[FieldDefinition]) -> list[str]:
+    cells = []
+    for definition in definitions:
+        value = values.get(definition.key)
+        empty = value is None or value == "" or value == [] or value == {}
+        cells.append("" if empty else definition.handler.value_to_text(value))
+    return cells
+
+
+def _rows(actor: Any, definitions: Sequence[FieldDefinition]) -> list[list[Any]]:
     customers = (
         selectors.customers_visible_to(actor, "customers.export_customer")
         .prefetch_related(Prefetch("identities", queryset=CustomerIdentity.objects.order_by("pk")))
@@ -54,6 +76,7 @@ def _rows(actor: Any) -> list[list[Any]]:
                 ", ".join(customer.tags),
                 customer.notes,
                 customer.business_line.code,
+                *_custom_cells(customer.custom_fields or {}, definitions),
                 "1" if customer.is_active else "0",
             ]
         )
@@ -90,7 +113,9 @@ def export_customers(*, actor: Any, format: str) -> ExportFile:
     authz.require_permission(actor, "customers.export_customer")
     if format not in Format.ALL:
         raise DomainError("invalid_format", field="format", message=_("Choose csv or xlsx."))
-    rows = _rows(actor)
+    definitions = custom_field_definitions()
+    columns = export_header(definitions)
+    rows = _rows(actor, definitions)
     audit.record(
         actor=actor,
         action=AuditEntry.Action.EXPORTED,
@@ -99,9 +124,9 @@ def export_customers(*, actor: Any, format: str) -> ExportFile:
         after={"rows": len(rows), "format": format},
     )
     if format == Format.CSV:
-        return ExportFile("customers.csv", "text/csv; charset=utf-8", to_csv(HEADER, rows))
+        return ExportFile("customers.csv", "text/csv; charset=utf-8", to_csv(columns, rows))
     return ExportFile(
         "customers.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        to_xlsx(HEADER, rows),
+        to_xlsx(columns, rows),
     )

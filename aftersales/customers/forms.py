@@ -202,6 +202,7 @@ class ImportForm(forms.Form):
         label=_("File"),
         help_text=_(
             "CSV (UTF-8) or Excel (.xlsx) with the columns name, organisation code, tier key, "
-            "phone, email, wechat_openid, tags, notes, business_line code."
+            "phone, email, wechat_openid, tags, notes, business_line code, and a column for "
+            "each custom field you fill."
         ),
     )

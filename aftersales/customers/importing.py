@@ -1,20 +1,26 @@
 """Importing customers from a CSV or Excel sheet: every row checked, then all or nothing.
 
 Rows are numbered as the spreadsheet shows them: the header is row 1, the first customer is
-row 2. Validation reads the reference data (business lines, organisations, tiers, identities
-already taken) once per import, so 10,000 rows cost a handful of queries, and the insert is a
-few bulk statements in one transaction.
+row 2. Besides the fixed columns (``COLUMNS``) a sheet may carry one column per active customer
+custom field, named by the field's key or one of its labels; its cells are read with the field
+type's ``value_from_text`` and checked by the form engine like any other customer's values.
+A column that is neither is refused before any row is read, so no value is silently dropped.
+Validation reads the reference data (business lines, organisations, tiers, identities already
+taken) once per import, so 10,000 rows cost a handful of queries, and the insert is a few bulk
+statements in one transaction.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.db import IntegrityError, transaction
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from aftersales.accounts import authz
@@ -25,6 +31,10 @@ from aftersales.core.errors import DomainError
 from aftersales.customers import identities as identity_rules
 from aftersales.customers import selectors, services
 from aftersales.customers.models import Customer, CustomerIdentity, CustomerTier, Organisation
+from aftersales.customfields import services as customfields
+from aftersales.customfields.errors import FieldErrors, field_path
+from aftersales.customfields.models import FieldDefinition
+from aftersales.customfields.registry import ConfigError
 from aftersales.outbox import services as outbox
 
 COLUMNS = (
@@ -47,6 +57,11 @@ _ALIASES = {
     "tier": "tier_key",
     "business_line": "business_line_code",
 }
+# Written by the export for reference and ignored on import: the id is assigned, and imported
+# customers are always active.
+EXPORT_ONLY_COLUMNS = ("id", "is_active")
+# Names a custom field's column unambiguously, even when its key is also a fixed column's name.
+CUSTOM_FIELD_PREFIX = field_path("")
 MAX_ROWS = 50_000
 _LOOKUP_CHUNK = 500
 _NEUTRALISED = ("=", "+", "-", "@")
@@ -61,10 +76,14 @@ class Format:
 
 @dataclass(frozen=True)
 class RowError:
+    """One problem: ``field`` is the canonical column (``phone``, ``custom_fields.<key>``),
+    ``column`` the header as the sheet writes it, when the problem lies in a column."""
+
     row: int
     field: str
     code: str
     message: str
+    column: str = ""
 
 
 @dataclass
@@ -85,12 +104,66 @@ def _column_name(header: Any) -> str:
     return _ALIASES.get(name, name)
 
 
+def custom_field_definitions() -> list[FieldDefinition]:
+    """The active customer custom fields, in form order: the extra columns of a sheet."""
+    return customfields.definitions_for(services.CUSTOMER_TARGET)
+
+
+def custom_field_column(definition: FieldDefinition) -> str:
+    """The header the export writes for a custom field: its key, unless a fixed column
+    already answers to that name."""
+    if _column_name(definition.key) in (*COLUMNS, *_ALIASES, *EXPORT_ONLY_COLUMNS):
+        return f"{CUSTOM_FIELD_PREFIX}{definition.key}"
+    return definition.key
+
+
+@dataclass(frozen=True)
+class CustomColumn:
+    """How to fill one custom field's column, for the help of the import page."""
+
+    column: str
+    label: str
+    type_label: str
+    is_required: bool
+    help: str
+
+
+def custom_columns() -> list[CustomColumn]:
+    """The custom-field columns a sheet may carry, described in the active language."""
+    language = translation.get_language() or "en"
+    columns = []
+    for definition in custom_field_definitions():
+        handler = definition.handler
+        try:
+            help_text = handler.text_help(definition.parsed_config)
+        except ConfigError:
+            # The engine refuses this field's values until it is fixed; the page still renders.
+            help_text = ""
+        columns.append(
+            CustomColumn(
+                column=custom_field_column(definition),
+                label=definition.label(language),
+                type_label=str(handler.label),
+                is_required=definition.is_required,
+                help=help_text,
+            )
+        )
+    return columns
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         # Excel stores a phone number typed as a number as 13812345678.0.
         return str(int(value))
+    if isinstance(value, dt.datetime):
+        # A date cell comes back as a datetime at midnight; a date-time cell keeps its time.
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
     text = str(value).strip()
     if text[:1] == "'" and text[1:2] in _NEUTRALISED:
         # Our own export quotes cells that a spreadsheet would compute; take the quote off.
@@ -131,7 +204,7 @@ def _read_xlsx(file: IO[bytes]) -> Iterator[list[str]]:
 
 
 def read_rows(file: IO[bytes], file_format: str) -> tuple[list[str], list[list[str]]]:
-    """The header (canonical column names) and the data rows, as text."""
+    """The header (as written) and the data rows, as text."""
     if file_format not in Format.ALL:
         raise DomainError("invalid_format", field="format", message=_("Choose csv or xlsx."))
     reader = _read_csv(file) if file_format == Format.CSV else _read_xlsx(file)
@@ -139,7 +212,7 @@ def read_rows(file: IO[bytes], file_format: str) -> tuple[list[str], list[list[s
     rows: list[list[str]] = []
     for values in reader:
         if header is None:
-            header = [_column_name(v) for v in values]
+            header = [_cell(v) for v in values]
             continue
         rows.append([_cell(v) for v in values])
         if len(rows) > MAX_ROWS:
@@ -164,6 +237,124 @@ class _Row:
     tags: list[str]
     notes: str
     identities: list[tuple[str, str]]
+    custom_fields: dict[str, Any]
+
+
+@dataclass
+class _Layout:
+    """Where each known column sits in the sheet, and how the sheet writes its header."""
+
+    headers: list[str]
+    fixed: dict[str, int] = field(default_factory=dict)  # canonical column → index
+    custom: dict[str, int] = field(default_factory=dict)  # custom-field key → index
+
+    def written(self, name: str) -> str:
+        """The header as written for a canonical column or ``custom_fields.<key>``."""
+        index = self.fixed.get(name)
+        if index is None:
+            index = self.custom.get(name.removeprefix(CUSTOM_FIELD_PREFIX))
+        return self.headers[index].strip() if index is not None else ""
+
+
+def _letter(index: int) -> str:
+    """The spreadsheet letter of a 0-based column: 0 → A, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _label_name(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _layout(
+    header: list[str], rows: list[list[str]], definitions: list[FieldDefinition]
+) -> tuple[_Layout, list[RowError]]:
+    """Read the header: each column is a fixed column, a custom field (by key, ``custom_fields.
+    <key>``, or its Chinese or English label), or an export-only column. Anything else is an
+    error, so a misspelt header cannot drop a column's values without a word."""
+    layout = _Layout(headers=header)
+    keys = {d.key for d in definitions}
+    by_label: dict[str, list[str]] = {}
+    for definition in definitions:
+        for label in {_label_name(definition.label_zh), _label_name(definition.label_en)} - {""}:
+            by_label.setdefault(label, []).append(definition.key)
+    errors: list[RowError] = []
+    claimed: dict[str, str] = {}
+    for index, written in enumerate(header):
+        text = written.strip()
+        if not text:
+            if any(index < len(row) and row[index].strip() for row in rows):
+                letter = _letter(index)
+                message = _("Column %(column)s has values but no name in row 1.")
+                errors.append(
+                    RowError(1, letter, "unnamed_column", str(message % {"column": letter}))
+                )
+            continue
+        name = _column_name(text)
+        label = _label_name(text)
+        if name in COLUMNS:
+            target = name
+        elif name in EXPORT_ONLY_COLUMNS:
+            continue
+        elif name.removeprefix(CUSTOM_FIELD_PREFIX) in keys:
+            target = field_path(name.removeprefix(CUSTOM_FIELD_PREFIX))
+        elif len(by_label.get(label, ())) == 1:
+            target = field_path(by_label[label][0])
+        elif label in by_label:
+            message = _(
+                "“%(column)s” is the label of several custom fields (%(keys)s): name the column "
+                "by the key of the one you mean."
+            )
+            params = {"column": text, "keys": ", ".join(by_label[label])}
+            errors.append(RowError(1, text, "ambiguous_column", str(message % params), text))
+            continue
+        else:
+            message = _(
+                "Unknown column “%(column)s”: it is neither a customer column nor an active "
+                "custom field of customers."
+            )
+            errors.append(
+                RowError(1, text, "unknown_column", str(message % {"column": text}), text)
+            )
+            continue
+        if target in claimed:
+            message = _("“%(column)s” is read as the same field as the column “%(other)s”.")
+            params = {"column": text, "other": claimed[target]}
+            errors.append(RowError(1, target, "duplicate_column", str(message % params), text))
+            continue
+        claimed[target] = text
+        if target in COLUMNS:
+            layout.fixed[target] = index
+        else:
+            layout.custom[target.removeprefix(CUSTOM_FIELD_PREFIX)] = index
+    missing = [
+        RowError(1, c, "missing_column", str(_("The sheet has no column with this name.")))
+        for c in REQUIRED_COLUMNS
+        if c not in layout.fixed
+    ]
+    language = translation.get_language() or "en"
+    for definition in definitions:
+        # A required field with a default or a condition need not be in every sheet.
+        if (
+            definition.is_required
+            and definition.key not in layout.custom
+            and definition.default in (None, "", [], {})
+            and not definition.visible_when
+        ):
+            message = _("The sheet has no column for the required custom field “%(label)s”.")
+            missing.append(
+                RowError(
+                    1,
+                    field_path(definition.key),
+                    "missing_column",
+                    str(message % {"label": definition.label(language)}),
+                )
+            )
+    return layout, missing + errors
 
 
 def _existing_identities(wanted: dict[str, set[str]]) -> dict[tuple[str, str], int]:
@@ -183,14 +374,15 @@ def _existing_identities(wanted: dict[str, set[str]]) -> dict[tuple[str, str], i
 def _validate(
     actor: Any, header: list[str], rows: list[list[str]]
 ) -> tuple[list[_Row], list[RowError]]:
+    # Read once for every row; inactive ones too, as the engine wants them all.
+    every_definition = customfields.definitions_for(services.CUSTOMER_TARGET, include_inactive=True)
+    definitions = [d for d in every_definition if d.is_active]
+    layout, header_errors = _layout(header, rows, definitions)
+    if header_errors:
+        return [], header_errors
     errors: list[RowError] = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        return [], [
-            RowError(1, c, "missing_column", str(_("The sheet has no column with this name.")))
-            for c in missing
-        ]
-    position = {name: header.index(name) for name in COLUMNS if name in header}
+    position = layout.fixed
+    handlers = {d.key: d.handler for d in definitions}
 
     lines = {line.code: line for line in BusinessLine.objects.filter(is_active=True)}
     organisations = {
@@ -204,10 +396,11 @@ def _validate(
         return row[index].strip() if index is not None and index < len(row) else ""
 
     def fail(number: int, column: str, error: DomainError | str, code: str = "") -> None:
+        written = layout.written(column)
         if isinstance(error, DomainError):
-            errors.append(RowError(number, column, error.code, error.detail()))
+            errors.append(RowError(number, column, error.code, error.detail(), written))
         else:
-            errors.append(RowError(number, column, code, error))
+            errors.append(RowError(number, column, code, error, written))
 
     parsed: list[_Row] = []
     seen: dict[tuple[str, str], int] = {}
@@ -279,6 +472,25 @@ def _validate(
             seen[(column, normalised)] = number
             wanted.setdefault(column, set()).add(normalised)
             pairs.append((column, normalised))
+        sent: dict[str, Any] = {}
+        for key, index in layout.custom.items():
+            text = row[index].strip() if index < len(row) else ""
+            if text:
+                # An empty cell sends nothing, so the field's default applies as on a form.
+                sent[key] = handlers[key].value_from_text(text)
+        try:
+            custom_values = customfields.clean_values(
+                target=services.CUSTOMER_TARGET,
+                values=sent,
+                existing=None,
+                actor=actor,
+                audience="staff",
+                definitions=every_definition,
+            )
+        except FieldErrors as error:
+            for item in error.field_errors:
+                fail(number, item.field, item.message, item.code)
+            custom_values = {}
         if line is not None:
             if line.pk not in line_reach:
                 # Imported rows have no owner or team: only the line can bring them in reach.
@@ -293,7 +505,17 @@ def _validate(
                 )
         if len(errors) == row_errors and line is not None and tier is not None:
             parsed.append(
-                _Row(number, name, line, organisation, tier, tags, value(row, "notes"), pairs)
+                _Row(
+                    number,
+                    name,
+                    line,
+                    organisation,
+                    tier,
+                    tags,
+                    value(row, "notes"),
+                    pairs,
+                    custom_values,
+                )
             )
 
     taken = _existing_identities(wanted)
@@ -315,7 +537,11 @@ def _validate(
             else:
                 message = _("Already belongs to another customer.")
             fail(number, kind, str(message), "identity_taken")
-    errors.sort(key=lambda e: (e.row, COLUMNS.index(e.field) if e.field in COLUMNS else 99))
+    # Fixed columns in their order, then custom fields as the sheet orders them.
+    order = {name: index for index, name in enumerate(COLUMNS)}
+    for index, key in enumerate(layout.custom):
+        order[field_path(key)] = len(COLUMNS) + index
+    errors.sort(key=lambda e: (e.row, order.get(e.field, len(order))))
     return parsed, errors
 
 
@@ -336,6 +562,7 @@ def import_customers(*, actor: Any, file: IO[bytes], format: str) -> ImportRepor
             tier=row.tier,
             tags=row.tags,
             notes=row.notes,
+            custom_fields=row.custom_fields,
         )
         for row in parsed
     ]

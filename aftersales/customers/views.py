@@ -319,7 +319,12 @@ def customer_import(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "customers/customer_import.html",
-        {"form": form, "report": report, "columns": importing.COLUMNS},
+        {
+            "form": form,
+            "report": report,
+            "columns": importing.COLUMNS,
+            "custom_columns": importing.custom_columns(),
+        },
         status=status,
     )
 

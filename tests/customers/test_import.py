@@ -223,6 +223,7 @@ def test_csv_without_bom_and_an_unscoped_line_are_told_per_row(
 def test_import_without_required_columns_is_refused(
     world: dict[str, Any], login_client: Callable[..., JsonClient]
 ) -> None:
+    """Missing columns and a column the import does not know are reported together."""
     # given
     content = "姓名,phone\nLi,13812345678\n".encode()
     before = customer_state()
@@ -230,9 +231,10 @@ def test_import_without_required_columns_is_refused(
     response = _post(login_client(world["admin"]), content, "customers.csv")
     # then
     body = assert_problem(response, 422)
-    assert [(e["row"], e["field"]) for e in body["errors"]] == [
-        (1, "name"),
-        (1, "business_line_code"),
+    assert [(e["row"], e["field"], e["code"]) for e in body["errors"]] == [
+        (1, "name", "missing_column"),
+        (1, "business_line_code", "missing_column"),
+        (1, "姓名", "unknown_column"),
     ]
     assert customer_state() == before
 
