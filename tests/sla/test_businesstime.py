@@ -330,3 +330,25 @@ def test_adding_twice_is_adding_the_sum(
     twice = add_business_minutes(spec, add_business_minutes(spec, start, first), second)
 
     assert once == twice
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=calendars, start=instants, minutes=amounts)
+def test_the_prefix_sum_deadline_equals_the_day_by_day_walk_of_the_explanation(
+    spec: CalendarSpec, start: datetime, minutes: int
+) -> None:
+    """add_business_minutes bisects cached prefix sums; explain_deadline walks every day.
+    Both must agree, whatever order earlier examples filled the shared caches in."""
+    fresh = CalendarSpec(
+        name=spec.name,
+        time_zone=spec.time_zone,
+        weekly=spec.weekly,
+        days=spec.days,
+        covered=spec.covered,
+    )
+
+    walked = explain_deadline(fresh, start, minutes).deadline
+
+    # Compared as instants: Python never calls an ambiguous wall time (the repeated hour of a
+    # fall-back night) equal to a datetime of another zone.
+    assert add_business_minutes(spec, start, minutes).timestamp() == walked.timestamp()
