@@ -123,6 +123,7 @@ def _mount() -> None:
     api.add_router("/custom-fields", customfields_router)
     api.add_router("/", tickets_router)
     api.add_router("/", "aftersales.tickets.macro_api.router")
+    api.add_router("/", "aftersales.tickets.ticket_api.router")
     api.add_router("/", "aftersales.sla.api.router")
 
 
