@@ -5,6 +5,8 @@ import htmx from "htmx.org";
 import Alpine from "@alpinejs/csp";
 
 import "./app.css";
+import "./formbuilder.js";
+import "./workspace.js";
 
 window.htmx = htmx;
 

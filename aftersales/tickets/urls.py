@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from aftersales.tickets import macro_views, views
+from aftersales.tickets import macro_views, views, workspace
 
 app_name = "tickets"
 
@@ -35,4 +35,22 @@ urlpatterns: list[URLPattern] = [
     path("macros/preview/", macro_views.macro_preview, name="macro_preview"),
     path("macros/<int:pk>/", macro_views.macro_edit, name="macro_edit"),
     path("macros/<int:pk>/deactivate/", macro_views.macro_deactivate, name="macro_deactivate"),
+]
+
+# The agent workspace (aftersales/tickets/workspace.py). The ticket page matches any one-segment
+# reference (its number or id), so it comes last.
+urlpatterns += [
+    path("", workspace.inbox, name="inbox"),
+    path("new/", workspace.ticket_create, name="ticket_create"),
+    path("new/customers/", workspace.customer_search, name="customer_search"),
+    path("bulk/", workspace.bulk_action, name="bulk"),
+    path("attachments/<int:pk>/", workspace.attachment_download, name="attachment"),
+    path("<int:pk>/take/", workspace.ticket_take, name="ticket_take"),
+    path("<int:pk>/properties/", workspace.ticket_properties, name="ticket_properties"),
+    path("<int:pk>/comments/", workspace.ticket_comment, name="ticket_comment"),
+    path("<int:pk>/links/", workspace.link_add, name="link_add"),
+    path("<int:pk>/links/<int:link_pk>/remove/", workspace.link_remove, name="link_remove"),
+    path("<int:pk>/merge/", workspace.ticket_merge, name="ticket_merge"),
+    path("<int:pk>/split/<int:comment_pk>/", workspace.ticket_split, name="ticket_split"),
+    path("<str:reference>/", workspace.ticket_detail, name="ticket_detail"),
 ]

@@ -22,6 +22,7 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "web:home", None, _("Workspace")),
+    NavItem(_("Tickets"), "tickets:inbox", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Customers"), "customers:customer_list", "customers.view_customer", _("Workspace")),
     NavItem(_("Macros"), "tickets:macro_list", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Users"), "accounts:user_list", "accounts.view_user", _("Settings")),
@@ -50,12 +51,21 @@ def navigation_for(user: Any, path: str) -> list[dict[str, Any]]:
     if user is None or not user.is_authenticated or user.kind == "customer":
         return []
     sections: dict[str, dict[str, Any]] = {}
+    entries: list[dict[str, Any]] = []
     for item in NAV_ITEMS:
         if item.permission and not authz.has_permission(user, item.permission):
             continue
         url = reverse(item.url_name)
         key = str(item.section)
         section = sections.setdefault(key, {"label": item.section, "items": []})
-        active = path == url if url == "/" else path.startswith(url)
-        section["items"].append({"label": item.label, "url": url, "active": active})
+        entry = {"label": item.label, "url": url, "active": False}
+        section["items"].append(entry)
+        entries.append(entry)
+    # One entry is current: the longest URL the path lies under (/tickets/settings/types/ is
+    # "Ticket types", not also "Tickets").
+    matches = [
+        e for e in entries if (path == e["url"] if e["url"] == "/" else path.startswith(e["url"]))
+    ]
+    if matches:
+        max(matches, key=lambda e: len(e["url"]))["active"] = True
     return list(sections.values())

@@ -107,6 +107,7 @@ def test_home_shows_roles_with_scopes_teams_lines_and_links(
     labels = [str(i["label"]) for s in response.context["navigation"] for i in s["items"]]
     assert labels == [
         "Home",
+        "Tickets",
         "Customers",
         "Macros",
         "Users",
@@ -129,6 +130,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
     urls = [i["url"] for s in response.context["navigation"] for i in s["items"]]
     assert urls == [
         "/",
+        "/tickets/",
         "/customers/",
         "/tickets/macros/",
         "/accounts/users/",
@@ -137,6 +139,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
         "/accounts/roles/",
         "/settings/fields/",
         "/tickets/settings/types/",
+        "/settings/calendars/",
         "/accounts/tokens/",
         "/settings/audit/",
     ]

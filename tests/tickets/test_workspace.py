@@ -1,0 +1,605 @@
+"""The agent workspace pages: inbox, ticket page, new ticket, bulk actions, files.
+
+Each test reads the page as an agent would: what the list shows, which message appears next to
+which field, and that nothing changed when something was refused.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from aftersales.accounts.models import User
+from aftersales.tickets import services, workspace
+from aftersales.tickets.models import Ticket, TicketType
+from tests.conftest import JsonClient
+from tests.tickets.conftest import status, ticket_state
+
+MakeTicket = Callable[..., Ticket]
+INBOX = "/tickets/"
+
+
+@pytest.fixture
+def login_client() -> Callable[[User], JsonClient]:
+    """A signed-in browser that asks for English pages."""
+
+    def make(user: User) -> JsonClient:
+        client = JsonClient(HTTP_ACCEPT_LANGUAGE="en")
+        client.force_login(user)
+        return client
+
+    return make
+
+
+def _html(response: Any, status_code: int = 200) -> str:
+    assert response.status_code == status_code, response.status_code
+    text: str = response.content.decode()
+    # The CSP allows no inline script or style.
+    assert " style=" not in text
+    assert "<script>" not in text
+    return text
+
+
+def _text(markup: str) -> str:
+    """The words of a page, without tags, with entities decoded and spaces collapsed."""
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
+def _block(markup: str, marker: str) -> str:
+    """The element that carries ``marker`` (an attribute), up to the next sibling of its kind."""
+    start = markup.index(marker)
+    opening = markup.rindex("<", 0, start)
+    tag = re.match(r"<(\w+)", markup[opening:])
+    assert tag is not None
+    depth, position = 0, opening
+    pattern = re.compile(rf"<(/?){tag.group(1)}\b")
+    for found in pattern.finditer(markup, opening):
+        depth += -1 if found.group(1) else 1
+        position = markup.index(">", found.end()) + 1
+        if depth == 0:
+            break
+    return markup[opening:position]
+
+
+def _numbers(markup: str) -> list[str]:
+    return re.findall(
+        r'data-open class="ticket-link"><span class="mono small">([^<]+)</span>', markup
+    )
+
+
+def _loaded(markup: str) -> str:
+    found = re.search(r'name="loaded" value="([^"]+)"', markup)
+    assert found is not None
+    return found.group(1)
+
+
+def _messages(response: Any) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def _properties(ticket: Ticket, loaded: str, **changes: Any) -> dict[str, Any]:
+    """The side panel as the page posts it, with ``changes`` typed in."""
+    data: dict[str, Any] = {
+        "loaded": loaded,
+        "status": "",
+        "priority": ticket.priority,
+        "ticket_type": ticket.ticket_type_id,
+        "team": ticket.team_id or "",
+        "assignee": ticket.assignee_id or "",
+        "tags": ", ".join(services.tags_of(ticket)),
+        "due_at": "",
+    }
+    data.update(changes)
+    return data
+
+
+# --- Scope ----------------------------------------------------------------------------------
+
+
+def test_inbox_lists_and_counts_only_tickets_in_scope(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """An agent of team A sees team A's tickets; an agent of team B sees none and zero counts."""
+    # given
+    first = make_ticket(subject="Drum noisy")
+    second = make_ticket(subject="Door seal leaks", assignee=desk["insider"])
+    # when
+    inside = _html(login_client(desk["insider"]).get(f"{INBOX}?view=my_teams"))
+    outside = _html(login_client(desk["outsider"]).get(f"{INBOX}?view=my_teams"))
+    outside_all = _html(login_client(desk["outsider"]).get(f"{INBOX}?view=all"))
+    # then
+    assert _numbers(inside) == [second.number, first.number]
+    assert _text(_block(inside, 'data-testid="count-my_teams"')) == "2"
+    assert _text(_block(inside, 'data-testid="count-mine"')) == "1"
+    assert _text(_block(inside, 'data-testid="count-unassigned"')) == "1"
+    assert _numbers(outside) == []
+    assert _numbers(outside_all) == []
+    assert "No tickets here." in _text(outside)
+    assert [_text(_block(outside, f'data-testid="count-{key}"')) for key in ("mine", "all")] == [
+        "0",
+        "0",
+    ]
+
+
+def test_outsider_gets_404_on_the_ticket_page_and_every_action(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    ticket = make_ticket()
+    comment = services.add_comment(
+        actor=desk["insider"],
+        ticket=ticket,
+        body="Photo attached",
+        files=[SimpleUploadedFile("drum.jpg", b"\xff\xd8\xff", content_type="image/jpeg")],
+    )
+    attachment = comment.attachments.get()
+    client = login_client(desk["outsider"])
+    before = ticket_state()
+    base = f"{INBOX}{ticket.pk}"
+    # when
+    responses = [
+        client.get(f"{INBOX}{ticket.number}/"),
+        client.get(f"{INBOX}{ticket.pk}/"),
+        client.post(f"{base}/take/"),
+        client.post(f"{base}/properties/", {"priority": 4}),
+        client.post(f"{base}/comments/", {"body": "hello", "visibility": "public"}),
+        client.post(f"{base}/links/", {"number": ticket.number, "kind": "related"}),
+        client.post(f"{base}/merge/", {"number": ticket.number}),
+        client.post(f"{base}/split/{comment.pk}/", {"subject": "x"}),
+        client.post(f"{INBOX}bulk/", {"action": "assign", "ticket": ticket.pk, "assignee": "none"}),
+        client.get(f"{INBOX}attachments/{attachment.pk}/"),
+    ]
+    # then
+    assert [r.status_code for r in responses] == [404] * 10
+    assert ticket_state() == before
+
+
+def test_customer_contacts_get_404_on_staff_pages(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """Even on their own ticket: the contact's pages are the portal's."""
+    # given
+    ticket = make_ticket()
+    client = login_client(desk["contact_a"])
+    # when
+    responses = [
+        client.get(INBOX),
+        client.get(f"{INBOX}new/"),
+        client.get(f"{INBOX}new/customers/?requester_q=Al"),
+        client.get(f"{INBOX}{ticket.number}/"),
+        client.post(f"{INBOX}{ticket.pk}/take/"),
+        client.post(f"{INBOX}{ticket.pk}/comments/", {"body": "hi", "visibility": "public"}),
+    ]
+    # then
+    assert [r.status_code for r in responses] == [404] * 6
+    assert ticket.comments.count() == 0
+
+
+def test_attachments_download_with_a_check_and_never_inline(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """Staff get the file as a download; the customer gets public files of their own ticket
+    only; an internal note's file is a 404 for them."""
+    # given
+    ticket = make_ticket()
+    reply = services.add_comment(
+        actor=desk["insider"],
+        ticket=ticket,
+        body="The manual",
+        files=[SimpleUploadedFile("manual.html", b"<h1>Manual</h1>", content_type="text/html")],
+    )
+    note = services.add_comment(
+        actor=desk["insider"],
+        ticket=ticket,
+        body="Invoice",
+        is_public=False,
+        files=[SimpleUploadedFile("invoice.pdf", b"%PDF-1.4", content_type="application/pdf")],
+    )
+    public, internal = reply.attachments.get(), note.attachments.get()
+    staff = login_client(desk["insider"])
+    contact = login_client(desk["contact_a"])
+    # when
+    as_staff = staff.get(f"{INBOX}attachments/{public.pk}/")
+    internal_as_staff = staff.get(f"{INBOX}attachments/{internal.pk}/")
+    as_contact = contact.get(f"{INBOX}attachments/{public.pk}/")
+    internal_as_contact = contact.get(f"{INBOX}attachments/{internal.pk}/")
+    # then
+    assert as_staff.status_code == 200
+    assert as_staff["Content-Disposition"] == 'attachment; filename="manual.html"'
+    assert as_staff["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(as_staff.streaming_content) == b"<h1>Manual</h1>"
+    assert internal_as_staff.status_code == 200
+    assert as_contact.status_code == 200
+    assert internal_as_contact.status_code == 404
+
+
+# --- Inbox: filters, sorting, pages, live refresh ---------------------------------------------
+
+
+def test_a_bad_filter_is_named_next_to_its_field_and_the_others_still_apply(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    make_ticket(subject="Drum noisy")
+    wanted = make_ticket(subject="Door seal leaks")
+    client = login_client(desk["insider"])
+    # when
+    page = _html(client.get(f"{INBOX}?view=all&created_after=last+tuesday&q=seal"))
+    # then
+    field = _block(page, 'data-filter="created_after"')
+    assert "has-error" in field
+    assert "Enter a date (2026-11-24), a date-time, or -P7D for 7 days ago." in _text(field)
+    assert _numbers(page) == [wanted.number]
+
+
+def test_filters_by_priority_tag_and_a_custom_field_of_the_chosen_type(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    repair = desk["repair"]
+    fixed = make_ticket(
+        priority="urgent", tags=["漏水"], custom_fields={"resolution_code": "fixed"}
+    )
+    make_ticket(priority="urgent", tags=["漏水"], custom_fields={"resolution_code": "replaced"})
+    make_ticket(priority="low", tags=["漏水"], custom_fields={"resolution_code": "fixed"})
+    client = login_client(desk["insider"])
+    query = f"view=all&priority=urgent&tag=漏水&ticket_type={repair.pk}&cf.resolution_code=fixed"
+    # when
+    page = _html(client.get(f"{INBOX}?{query}"))
+    # then
+    assert _numbers(page) == [fixed.number]
+    assert 'name="cf.resolution_code"' in page
+
+
+def test_pages_go_forward_and_back_by_cursor(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    login_client: Callable[[User], JsonClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given
+    monkeypatch.setattr(workspace, "PAGE_SIZE", 2)
+    tickets = [make_ticket(subject=f"Ticket {n}") for n in range(5)]
+    newest_first = [t.number for t in reversed(tickets)]
+    client = login_client(desk["insider"])
+    # when
+    first = _html(client.get(f"{INBOX}?view=all&sort=-created_at"))
+    next_url = html_lib.unescape(re.search(r'href="([^"]+)" rel="next"', first).group(1))  # type: ignore[union-attr]
+    second = _html(client.get(f"{INBOX}{next_url}"))
+    previous_url = html_lib.unescape(
+        re.search(r'href="([^"]+)" rel="prev"', second).group(1)  # type: ignore[union-attr]
+    )
+    back = _html(client.get(f"{INBOX}{previous_url}"))
+    # then
+    assert _numbers(first) == newest_first[:2]
+    assert 'rel="prev"' not in first
+    assert _numbers(second) == newest_first[2:4]
+    assert _numbers(back) == newest_first[:2]
+    assert 'rel="prev"' not in back
+
+
+def test_the_list_refreshes_itself_as_a_fragment(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """The page polls the list alone (every 20 s); the fragment carries the same poller."""
+    # given
+    ticket = make_ticket()
+    client = login_client(desk["insider"])
+    page = _html(client.get(f"{INBOX}?view=all"))
+    poll = html_lib.unescape(re.search(r'id="ticket-list"[^>]* hx-get="([^"]+)"', page).group(1))  # type: ignore[union-attr]
+    # when
+    fragment = _html(client.get(f"{INBOX}{poll}", HTTP_HX_REQUEST="true"))
+    # then
+    assert 'hx-trigger="every 20s"' in page
+    assert poll == "?view=all&partial=list"
+    assert fragment.startswith('<div id="ticket-list"')
+    assert "<html" not in fragment
+    assert _numbers(fragment) == [ticket.number]
+
+
+# --- Bulk actions ---------------------------------------------------------------------------
+
+
+def test_bulk_assign_names_each_ticket_that_refused(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_type: Callable[..., TicketType],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    """A ticket of a team the assignee is not in refuses and is named; the others change."""
+    # given
+    east = [make_ticket(subject="Drum noisy"), make_ticket(subject="Door seal leaks")]
+    west_type = make_type(line=desk["line_b"], key="west-repair", number_prefix="WST")
+    west = make_ticket(ticket_type=west_type, team=desk["team_b"])
+    client = login_client(desk["manager"])
+    # when
+    response = client.post(
+        f"{INBOX}bulk/",
+        {
+            "action": "assign",
+            "assignee": desk["insider"].pk,
+            "ticket": [east[0].pk, west.pk, east[1].pk],
+            "next": "/tickets/?view=all",
+        },
+    )
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/tickets/?view=all"
+    assert _messages(response) == [
+        "2 tickets have been changed.",
+        f"{west.number} was not changed: insider is not a member of Repair West.",
+    ]
+    assignees = dict(Ticket.objects.values_list("number", "assignee_id"))
+    assert assignees == {
+        east[0].number: desk["insider"].pk,
+        east[1].number: desk["insider"].pk,
+        west.number: None,
+    }
+
+
+def test_bulk_status_names_tickets_whose_lifecycle_refuses_the_move(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """Solving needs a resolution code: the ticket without one is named with the reason."""
+    # given
+    with_code = make_ticket(custom_fields={"resolution_code": "fixed"})
+    without = make_ticket()
+    for ticket in (with_code, without):
+        services.update_ticket(
+            actor=desk["admin"], ticket=ticket, changes={"status": status(desk["repair"], "open")}
+        )
+    client = login_client(desk["insider"])
+    # when
+    response = client.post(
+        f"{INBOX}bulk/",
+        {"action": "status", "category": "solved", "ticket": [with_code.pk, without.pk]},
+    )
+    # then
+    assert _messages(response) == [
+        "1 ticket has been changed.",
+        f"{without.number} was not changed: Fill in resolution_code before moving to Solved.",
+    ]
+    assert dict(Ticket.objects.values_list("number", "status_category")) == {
+        with_code.number: "solved",
+        without.number: "open",
+    }
+
+
+def test_bulk_merge_asks_which_ticket_continues_then_merges(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    older, newer = make_ticket(subject="Leak"), make_ticket(subject="Leak again")
+    client = login_client(desk["insider"])
+    picked = {"action": "merge", "ticket": [older.pk, newer.pk]}
+    # when
+    question = _html(client.post(f"{INBOX}bulk/", picked))
+    done = client.post(f"{INBOX}bulk/", {**picked, "survivor": older.pk, "confirm": "on"})
+    # then
+    assert "Which ticket continues?" in _text(question)
+    assert Ticket.objects.get(pk=newer.pk).merged_into_id == older.pk
+    assert done["Location"] == f"/tickets/{older.number}/"
+    assert _messages(done) == [f"{newer.number} have been merged into {older.number}."]
+
+
+# --- The ticket page ------------------------------------------------------------------------
+
+
+def test_ticket_page_shows_conversation_timeline_and_customer(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """Replies and notes look different, files are checked links, the timeline is in words,
+    and the requester's other tickets are listed."""
+    # given
+    earlier = make_ticket(subject="Installation")
+    ticket = make_ticket()
+    services.add_comment(actor=desk["insider"], ticket=ticket, body="We are on it.")
+    note = services.add_comment(
+        actor=desk["insider"],
+        ticket=ticket,
+        body="Part ordered",
+        is_public=False,
+        files=[SimpleUploadedFile("order.pdf", b"%PDF-1.4", content_type="application/pdf")],
+    )
+    services.update_ticket(actor=desk["insider"], ticket=ticket, changes={"priority": "urgent"})
+    # when
+    page = _html(login_client(desk["insider"]).get(f"{INBOX}{ticket.number}/"))
+    # then
+    comments = re.findall(r'<article id="comment-\d+" class="([^"]+)"', page)
+    assert comments == ["comment comment-public", "comment comment-internal"]
+    attachment = note.attachments.get()
+    assert (
+        f'href="/tickets/attachments/{attachment.pk}/" data-testid="attachment">order.pdf' in page
+    )
+    timeline = _text(_block(page, 'data-testid="timeline"'))
+    assert "insider changed priority from Normal to Urgent." in timeline
+    assert "insider added an internal note." in timeline
+    assert "root-admin created the ticket (Agent workspace)." in timeline
+    assert _text(_block(page, 'data-testid="previous"')) == f"{earlier.number} Installation New"
+    assert _text(_block(page, 'data-testid="tier"')) == desk["alice"].tier.name
+
+
+def test_ticket_page_by_id_redirects_to_its_number(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    ticket = make_ticket()
+    # when
+    response = login_client(desk["insider"]).get(f"{INBOX}{ticket.pk}/")
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == f"/tickets/{ticket.number}/"
+
+
+def test_a_stale_edit_is_not_saved_and_says_what_the_other_person_changed(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """Two agents edit at once: the second save is refused, keeps what they typed and lists
+    the first agent's change; saving again then applies only the second agent's own change."""
+    # given
+    ticket = make_ticket()
+    client = login_client(desk["insider"])
+    loaded = _loaded(_html(client.get(f"{INBOX}{ticket.number}/")))
+    services.update_ticket(actor=desk["colleague"], ticket=ticket, changes={"priority": "urgent"})
+    before = ticket_state()
+    # when
+    refused = client.post(
+        f"{INBOX}{ticket.pk}/properties/", _properties(ticket, loaded, tags="漏水, vip")
+    )
+    page = _html(refused, 409)
+    after_refusal = ticket_state()
+    again = client.post(
+        f"{INBOX}{ticket.pk}/properties/",
+        _properties(Ticket.objects.get(pk=ticket.pk), _loaded(page), tags="漏水, vip"),
+    )
+    # then
+    notice = _text(_block(page, 'data-testid="stale-notice"'))
+    assert "colleague changed priority from Normal to Urgent." in notice
+    assert 'name="tags" value="漏水, vip"' in page
+    assert '<option value="4" selected>Urgent</option>' in page
+    assert after_refusal == before
+    assert again.status_code == 302
+    ticket.refresh_from_db()
+    assert (ticket.priority, sorted(services.tags_of(ticket))) == (4, ["vip", "漏水"])
+
+
+def test_take_tells_who_already_has_the_ticket(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    ticket = make_ticket()
+    services.take_ticket(actor=desk["colleague"], ticket=ticket)
+    before = ticket_state()
+    # when
+    response = login_client(desk["insider"]).post(f"{INBOX}{ticket.pk}/take/")
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == f"/tickets/{ticket.number}/"
+    assert _messages(response) == ["colleague already has this ticket."]
+    assert ticket_state() == before
+
+
+def test_take_assigns_an_unassigned_ticket(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    ticket = make_ticket()
+    # when
+    response = login_client(desk["insider"]).post(f"{INBOX}{ticket.pk}/take/")
+    # then
+    assert _messages(response) == [f"You have taken {ticket.number}."]
+    ticket.refresh_from_db()
+    assert ticket.assignee_id == desk["insider"].pk
+
+
+def test_a_status_change_names_the_fields_its_transition_needs(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """Choosing "Solve" shows that it needs the resolution code; saving without it puts the
+    reason next to that field and changes nothing."""
+    # given
+    ticket = make_ticket()
+    services.update_ticket(
+        actor=desk["admin"], ticket=ticket, changes={"status": status(desk["repair"], "open")}
+    )
+    ticket.refresh_from_db()
+    client = login_client(desk["insider"])
+    loaded = _loaded(_html(client.get(f"{INBOX}{ticket.number}/")))
+    solved = status(desk["repair"], "solved")
+    data = _properties(ticket, loaded, status=solved.pk, cf_resolution_code="")
+    before = ticket_state()
+    # when
+    preview = _html(
+        client.post(
+            f"{INBOX}{ticket.pk}/properties/", {**data, "preview": "1"}, HTTP_HX_REQUEST="true"
+        )
+    )
+    refused = _html(client.post(f"{INBOX}{ticket.pk}/properties/", data), 422)
+    after_refusal = ticket_state()
+    solved_page = client.post(
+        f"{INBOX}{ticket.pk}/properties/", {**data, "cf_resolution_code": "fixed"}
+    )
+    # then
+    assert _text(_block(preview, 'data-testid="needed"')) == (
+        "To move to Solved, fill in: Resolution code."
+    )
+    assert "field-errors" not in preview
+    field = _block(refused, 'for="id_cf_resolution_code"')
+    assert field.startswith(
+        '<label for="id_cf_resolution_code">Resolution code<span class="required-mark"'
+    )
+    errors = re.findall(r'<ul class="field-errors"><li>([^<]+)</li></ul>', refused)
+    assert errors == ["Fill in Resolution code to move to Solved."]
+    assert after_refusal == before
+    assert solved_page.status_code == 302
+    ticket.refresh_from_db()
+    assert (ticket.status_category, ticket.custom_fields) == (
+        "solved",
+        {"resolution_code": "fixed"},
+    )
+
+
+def test_reply_and_note_with_files(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    ticket = make_ticket()
+    client = login_client(desk["insider"])
+    # when
+    reply = client.post(
+        f"{INBOX}{ticket.pk}/comments/",
+        {
+            "body": "Please send a photo.",
+            "visibility": "public",
+            "attachments": [
+                SimpleUploadedFile("a.txt", b"one"),
+                SimpleUploadedFile("b.txt", b"two"),
+            ],
+        },
+    )
+    note = client.post(
+        f"{INBOX}{ticket.pk}/comments/", {"body": "Customer sounds upset", "visibility": "internal"}
+    )
+    empty = client.post(f"{INBOX}{ticket.pk}/comments/", {"body": " ", "visibility": "public"})
+    # then
+    comments = list(ticket.comments.order_by("pk"))
+    assert [(c.is_public, c.body_text, c.attachments.count()) for c in comments] == [
+        (True, "Please send a photo.", 2),
+        (False, "Customer sounds upset", 0),
+    ]
+    assert reply["Location"] == f"/tickets/{ticket.number}/#comment-{comments[0].pk}"
+    assert _messages(note) == ["Your reply has been sent.", "Your note has been added."]
+    errors = re.findall(r'<ul class="field-errors"><li>([^<]+)</li></ul>', _html(empty, 422))
+    assert errors == ["Write a message."]
+
+
+def test_link_merge_and_split_from_the_ticket_page(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    ticket, other = make_ticket(subject="Leak"), make_ticket(subject="Leak again")
+    comment = services.add_comment(actor=desk["insider"], ticket=ticket, body="Also the dryer")
+    client = login_client(desk["insider"])
+    # when
+    unknown = _html(
+        client.post(f"{INBOX}{ticket.pk}/links/", {"number": "NOPE-1", "kind": "related"}), 422
+    )
+    linked = client.post(f"{INBOX}{ticket.pk}/links/", {"number": other.number, "kind": "related"})
+    split = client.post(f"{INBOX}{ticket.pk}/split/{comment.pk}/", {"subject": "Dryer"})
+    merged = client.post(f"{INBOX}{other.pk}/merge/", {"number": ticket.number})
+    # then
+    assert "No ticket you can see has this number." in _text(unknown)
+    assert linked.status_code == 302
+    new = Ticket.objects.get(subject="Dryer")
+    assert split["Location"] == f"/tickets/{new.number}/"
+    assert merged["Location"] == f"/tickets/{ticket.number}/"
+    assert Ticket.objects.get(pk=other.pk).merged_into_id == ticket.pk
+    page = _text(_block(_html(client.get(f"{INBOX}{ticket.number}/")), 'id="links"'))
+    assert f"Related to {other.number}" in page
+    assert f"Related to {new.number}" in page
