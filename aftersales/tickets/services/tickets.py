@@ -881,6 +881,18 @@ def merge_tickets(*, actor: Any, survivor: Ticket, merged: Sequence[Ticket]) -> 
                 message=_("%(number)s was already merged into another ticket."),
                 params={"number": source.number},
             )
+        if source.requester_id != survivor.requester_id:
+            # The conversation and files move over: another customer's would become readable
+            # by the survivor's requester. Two records of one person are merged as customers.
+            raise DomainError(
+                "merge_other_requester",
+                field="merged_ids",
+                message=_(
+                    "%(number)s was raised by another customer; merge only tickets of the "
+                    "same customer."
+                ),
+                params={"number": source.number},
+            )
         before = audit.snapshot(source)
         moved += Comment.objects.filter(ticket=source).update(
             ticket=survivor, original_ticket=source
@@ -955,6 +967,13 @@ def split_ticket(*, actor: Any, comment: Comment, subject: Any) -> Ticket:
     original (a customer who raised a second problem in a reply)."""
     original = comment.ticket
     authz.require_permission(actor, CHANGE_TICKET, original)
+    if not comment.is_public:
+        # The message becomes the new ticket's description, which its requester reads.
+        raise DomainError(
+            "split_internal_note",
+            field="comment",
+            message=_("An internal note cannot become a customer's request."),
+        )
     new = create_ticket(
         actor=actor,
         ticket_type=original.ticket_type,
