@@ -1510,6 +1510,52 @@ def test_merging_a_ticket_out_of_reach_is_refused_and_nothing_moves(
     assert api_state() == before
 
 
+def test_merging_another_customers_ticket_is_refused_so_nothing_crosses_over(
+    desk: Desk, make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """Merging moves the conversation and files: Bob's would appear on Alice's ticket, readable
+    by Alice's contact."""
+    # given
+    alices = make_ticket()
+    bobs = make_ticket(requester=desk["bob"])
+    services.add_comment(actor=desk["contact_b"], ticket=bobs, body="My address is 1 Elm St.")
+    before = api_state()
+    # when
+    response = login_client(desk["manager"]).post_json(
+        f"/api/v1/tickets/{alices.pk}/merge", {"merged_ids": [bobs.pk]}
+    )
+    # then
+    body = assert_problem(response, 422)
+    assert body["errors"] == [
+        {
+            "field": "merged_ids",
+            "code": "merge_other_requester",
+            "detail": f"{bobs.number} was raised by another customer; merge only tickets of "
+            "the same customer.",
+        }
+    ]
+    assert api_state() == before
+
+
+def test_an_internal_note_cannot_be_split_into_a_customers_ticket(
+    desk: Desk, make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """The message becomes the new ticket's description, which the requester reads."""
+    # given
+    note = services.add_comment(
+        actor=desk["admin"], ticket=make_ticket(), body="Customer is difficult.", is_public=False
+    )
+    before = api_state()
+    # when
+    response = login_client(desk["manager"]).post_json(
+        f"/api/v1/comments/{note.pk}/split", {"subject": "Difficult"}
+    )
+    # then
+    body = assert_problem(response, 422)
+    assert (body["code"], body["errors"][0]["field"]) == ("split_internal_note", "comment")
+    assert api_state() == before
+
+
 def test_a_message_splits_into_a_new_linked_ticket(
     desk: Desk, make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
 ) -> None:
