@@ -4,8 +4,9 @@ Who sees which article (see ``docs/knowledge.md``):
 
 * anyone without ``knowledge.view_article`` (anonymous visitors, customer contacts, staff
   without the permission): published public articles only;
-* staff with it: the articles their data scope reaches (an agent at "my teams" reaches the
-  business lines of their teams, knowledge being shared per line), minus restricted articles
+* staff with it: every published public article, plus the articles their data scope
+  reaches (an agent at "my teams" reaches the business lines of their teams, knowledge
+  being shared per line), minus restricted articles
   of teams they are not in (unless their scope is "all" or they wrote it), and drafts only
   with ``knowledge.change_article`` or as the author.
 """
@@ -59,6 +60,12 @@ def articles_visible_to(viewer: Any, codename: str | None = None) -> QuerySet[Ar
         )
     if authz.scope_for(viewer, "knowledge.change_article") is None:
         queryset = queryset.filter(Q(status=Status.PUBLISHED) | Q(author=viewer))
+    if codename is None or codename == "knowledge.view_article":
+        # Whatever a customer may read, every staff reader may read too.
+        return Article.objects.filter(
+            Q(pk__in=queryset.values("pk"))
+            | Q(status=Status.PUBLISHED, visibility=Visibility.PUBLIC)
+        )
     return queryset
 
 
