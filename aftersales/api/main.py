@@ -115,6 +115,7 @@ def _mount() -> None:
     from aftersales.audit.api import router as audit_router
     from aftersales.customers.api import router as customers_router
     from aftersales.customfields.api import router as customfields_router
+    from aftersales.knowledge.api import router as knowledge_router
     from aftersales.tickets.api import router as tickets_router
 
     api.add_router("/", accounts_router)
@@ -122,6 +123,7 @@ def _mount() -> None:
     api.add_router("/", customers_router)
     api.add_router("/custom-fields", customfields_router)
     api.add_router("/", tickets_router)
+    api.add_router("/", knowledge_router)
     api.add_router("/", "aftersales.tickets.macro_api.router")
     api.add_router("/", "aftersales.tickets.ticket_api.router")
     api.add_router("/", "aftersales.sla.api.router")
