@@ -16,6 +16,8 @@ from django.db import connection
 from django.utils import translation
 
 from aftersales.accounts.models import User
+from aftersales.customers import services as customer_services
+from aftersales.customers.models import CustomerTier
 from aftersales.outbox.models import OutboxEvent
 from aftersales.tickets import services
 from aftersales.tickets.models import Ticket, TicketEvent
@@ -23,14 +25,24 @@ from tests.api.support import assert_problem, body_of
 from tests.conftest import JsonClient
 
 MakeTicket = Callable[..., Ticket]
-# serialized_rollback: the flush after each test also empties the tiers the migrations seed.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
 def _english() -> Iterator[None]:
     with translation.override("en"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _default_tier(admin_user: User) -> None:
+    """The flush that ends every transactional test also empties the tiers the migrations seed,
+    and customers need a default one. (serialized_rollback would reload them, but collides with
+    the content types that a previous transactional test's flush recreated.)"""
+    if not CustomerTier.objects.filter(is_default=True).exists():
+        customer_services.create_tier(
+            actor=admin_user, key="normal", name_zh="普通客户", name_en="Normal", is_default=True
+        )
 
 
 def signed_in(user: User) -> JsonClient:
