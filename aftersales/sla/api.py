@@ -3,7 +3,7 @@ exceptions, deadline computation with its explanation, and the yearly holiday sc
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -355,7 +355,7 @@ def compute(request: HttpRequest, calendar_id: int, query: Query[ComputeQuery]) 
         "calendar_id": calendar.pk,
         "start": explanation.start,
         "minutes": query.minutes,
-        "deadline": explanation.deadline.astimezone(businesstime.UTC),
+        "deadline": explanation.deadline.astimezone(UTC),
         "deadline_local": explanation.deadline,
         "explanation": explanation.render(),
         "explanations": {code: explanation.render(code) for code in ("en", "zh-hans")},

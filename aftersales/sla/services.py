@@ -45,7 +45,6 @@ CHANGE_HOLIDAY_SET = "sla.change_holidayset"
 TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MIN_YEAR, MAX_YEAR = 2000, 2100
-CALENDAR_EDITABLE = ("name", "time_zone", "is_24x7", "is_active", "holiday_set", "owner", "hours")
 
 
 @lru_cache(maxsize=1)
