@@ -16,6 +16,7 @@ urlpatterns = [
     path("settings/fields/", include("aftersales.customfields.urls")),
     path("customers/", include("aftersales.customers.urls")),
     path("tickets/", include("aftersales.tickets.urls")),
+    path("knowledge/", include("aftersales.knowledge.urls")),
     path("settings/calendars/", include("aftersales.sla.urls")),
     path("", include("aftersales.web.urls")),
 ]
