@@ -8,17 +8,21 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as HttpPermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from aftersales.accounts import authz
 from aftersales.accounts import selectors as accounts_selectors
 from aftersales.core.errors import DomainError
+from aftersales.customfields import services as customfields
 from aftersales.tickets import forms, guards, selectors, services
-from aftersales.tickets.models import StatusTransition, TicketStatus, TicketType
+from aftersales.tickets.models import StatusTransition, TicketStatus, TicketType, form_key_of
 from aftersales.tickets.permissions import CONFIGURE_TICKET_TYPE, VIEW_TICKET_TYPE
 from aftersales.web.shortcuts import add_domain_error, is_htmx, require, signed_in
 
+FIELD_TARGET = "tickets.ticket"
 CATEGORY_BADGES: dict[str, str] = {
     TicketStatus.Category.NEW: "badge-info",
     TicketStatus.Category.OPEN: "badge-warning",
@@ -119,6 +123,8 @@ def type_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ticket_type = _visible_type(request, pk)
     statuses = list(selectors.statuses_of(ticket_type))
     transitions = list(selectors.transitions_of(ticket_type))
+    form_key = form_key_of(ticket_type.pk)
+    language = translation.get_language() or "en"
     return render(
         request,
         "tickets/settings/type_detail.html",
@@ -130,6 +136,15 @@ def type_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "transitions": transitions,
             "matrix": _matrix(statuses, transitions),
             "may_configure": authz.has_permission(request.user, CONFIGURE_TICKET_TYPE, ticket_type),
+            # The type's own form: custom fields on tickets.ticket for subtarget "type-<pk>".
+            "form_fields": [
+                {"definition": d, "label": d.label(language)}
+                for d in customfields.definitions_for(FIELD_TARGET, form_key)
+                if d.subtarget == form_key
+            ],
+            "form_query": urlencode({"target": FIELD_TARGET, "subtarget": form_key}),
+            "may_view_fields": authz.has_permission(request.user, customfields.VIEW),
+            "may_add_fields": authz.has_permission(request.user, customfields.CONFIGURE),
         },
     )
 
