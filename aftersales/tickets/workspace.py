@@ -581,6 +581,7 @@ def _new_ticket_forms(
             "hx-vals": '{"preview": "1"}',
             "hx-target": "#type-fields",
             "hx-swap": "outerHTML",
+            "hx-sync": "#type-fields:replace",
         }
     )
     definitions = _definitions(chosen)
