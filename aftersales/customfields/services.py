@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 Audience = Literal["staff", "customer"]
 SUBTARGET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 POSITION_STEP = 10
+SECTION_MAX_LENGTH = 100
 # Adding, changing, reordering and removing fields are one capability: shaping the forms.
 CONFIGURE = "customfields.configure_fielddefinition"
 VIEW = "customfields.view_fielddefinition"
@@ -55,7 +56,7 @@ EDITABLE = (
 )
 FIXED = ("target", "subtarget", "key", "field_type")
 # Changing only these does not change what a stored value means: no new version.
-_UNVERSIONED = {"position"}
+_UNVERSIONED = {"position", "section"}
 
 
 # --- Reading definitions (the engine) -----------------------------------------------------------
@@ -635,10 +636,17 @@ class Reordered:
 
 @transaction.atomic
 def reorder_definitions(
-    *, actor: Any, target: str, subtarget: str = "", keys: Iterable[str]
+    *,
+    actor: Any,
+    target: str,
+    subtarget: str = "",
+    keys: Iterable[str],
+    sections: Mapping[str, str] | None = None,
 ) -> Reordered:
     """Put the fields of one form (target + subtarget) in the order of ``keys``; fields not
-    named keep their relative order after them. Order is layout, not meaning: no new version."""
+    named keep their relative order after them. ``sections`` (key → section) moves fields to
+    another section at the same time, as dragging in the form builder does. Order and section
+    are layout, not meaning: no new version."""
     authz.require_permission(actor, CONFIGURE)
     wanted = list(keys)
     definitions = list(
@@ -654,44 +662,87 @@ def reorder_definitions(
             field="keys",
             message=_("Name each field of this form at most once."),
         )
+    new_sections = _clean_sections(sections or {}, by_key)
     ordered = [by_key[key] for key in wanted] + [d for d in definitions if d.key not in wanted]
     before = [d.key for d in definitions]
     moved = []
+    sections_before: dict[str, str] = {}
     for index, definition in enumerate(ordered, start=1):
         position = index * POSITION_STEP
-        if definition.position != position:
+        section = new_sections.get(definition.key, definition.section)
+        changed = ["position"] if definition.position != position else []
+        if section != definition.section:
+            sections_before[definition.key] = definition.section
+            definition.section = section
+            changed.append("section")
+        if changed:
             definition.position = position
-            definition.save(update_fields=["position", "updated_at"])
+            definition.save(update_fields=[*changed, "updated_at"])
             moved.append(definition.key)
     after = [d.key for d in ordered]
     if moved:
+        sections_after = {key: by_key[key].section for key in sections_before}
         audit.record(
             actor=actor,
             action=AuditEntry.Action.UPDATED,
             verb="reordered",
             object_type="customfields.fielddefinition",
             object_repr=f"{target}:{subtarget or '*'}",
-            before={"order": before},
-            after={"order": after},
+            before={"order": before, **({"sections": sections_before} if sections_before else {})},
+            after={"order": after, **({"sections": sections_after} if sections_after else {})},
         )
         outbox.emit(
             "field_definition.reordered",
             None,
             actor=actor,
-            payload={"target": target, "subtarget": subtarget, "keys": after},
+            payload={
+                "target": target,
+                "subtarget": subtarget,
+                "keys": after,
+                "sections": sections_after,
+            },
         )
     return Reordered(target=target, subtarget=subtarget, keys=after)
 
 
+def _clean_sections(
+    sections: Mapping[str, str], by_key: Mapping[str, FieldDefinition]
+) -> dict[str, str]:
+    cleaned: dict[str, str] = {}
+    for key, section in sections.items():
+        if key not in by_key:
+            raise DomainError(
+                "invalid_order",
+                field="sections",
+                message=_("Name each field of this form at most once."),
+            )
+        if not isinstance(section, str) or len(section.strip()) > SECTION_MAX_LENGTH:
+            raise DomainError(
+                "invalid_section",
+                field="sections",
+                message=_("A section name has at most %(max_length)s characters."),
+                params={"max_length": SECTION_MAX_LENGTH},
+            )
+        cleaned[key] = section.strip()
+    return cleaned
+
+
 def move_definition(*, actor: Any, definition: FieldDefinition, offset: int) -> Reordered:
-    """Move a field ``offset`` places up (negative) or down within its form."""
-    keys = list(
-        FieldDefinition.objects.filter(target=definition.target, subtarget=definition.subtarget)
-        .order_by("position", "pk")
-        .values_list("key", flat=True)
+    """Move a field ``offset`` places up (negative) or down among the active fields of its
+    section, as the form shows them; at the edge of the section it stays where it is."""
+    active = list(
+        FieldDefinition.objects.filter(
+            target=definition.target, subtarget=definition.subtarget, is_active=True
+        )
+        .order_by("section", "position", "pk")
+        .values_list("key", "section")
     )
+    keys = [key for key, _section in active]
+    if definition.key not in keys:
+        return Reordered(target=definition.target, subtarget=definition.subtarget, keys=keys)
+    same_section = [i for i, (_key, section) in enumerate(active) if section == definition.section]
     index = keys.index(definition.key)
-    new_index = max(0, min(len(keys) - 1, index + offset))
+    new_index = max(same_section[0], min(same_section[-1], index + offset))
     keys.insert(new_index, keys.pop(index))
     return reorder_definitions(
         actor=actor, target=definition.target, subtarget=definition.subtarget, keys=keys
