@@ -10,6 +10,7 @@ urlpatterns: list[URLPattern] = [
     path("new/", views.field_choose_type, name="field_choose_type"),
     path("new/<str:field_type>/", views.field_create, name="field_create"),
     path("preview/", views.field_preview, name="field_preview"),
+    path("reorder/", views.field_reorder, name="field_reorder"),
     path("<int:pk>/", views.field_edit, name="field_edit"),
     path("<int:pk>/deactivate/", views.field_deactivate, name="field_deactivate"),
     path("<int:pk>/activate/", views.field_activate, name="field_activate"),

@@ -36,48 +36,82 @@ def _target_label(key: str) -> str:
     return str(target.label) if target is not None else key
 
 
-@signed_in
-def field_list(request: HttpRequest) -> HttpResponse:
-    """Every form (target + subtarget) and its fields in order, inactive ones last."""
-    require(request, services.VIEW)
+def _form_groups(
+    user: Any, *, target: str | None = None, subtargets: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    """The forms (target + subtarget) with their fields: the active ones by section, in form
+    order, then the inactive ones. ``target`` and ``subtargets`` narrow to some forms; a named
+    subtarget gets its (possibly empty) group, so fields can be added to it."""
     language = translation.get_language() or "en"
-    definitions = list(
-        selectors.definitions_visible_to(request.user).order_by(
-            "target", "subtarget", "-is_active", "section", "position", "pk"
-        )
+    definitions = selectors.definitions_visible_to(user).order_by(
+        "target", "subtarget", "-is_active", "section", "position", "pk"
     )
+    if target is not None:
+        definitions = definitions.filter(target=target)
     labels = {(d.target, d.key): d.label(language) for d in definitions}
+    if subtargets is not None:
+        definitions = definitions.filter(subtarget__in=subtargets)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for definition in definitions:
-        group = groups.setdefault(
-            (definition.target, definition.subtarget),
+
+    def group_of(form_target: str, subtarget: str) -> dict[str, Any]:
+        return groups.setdefault(
+            (form_target, subtarget),
             {
-                "target": definition.target,
-                "target_label": _target_label(definition.target),
-                "subtarget": definition.subtarget,
-                "rows": [],
-                "preview_query": urlencode(
-                    {"target": definition.target, "subtarget": definition.subtarget}
-                ),
+                "target": form_target,
+                "target_label": _target_label(form_target),
+                "subtarget": subtarget,
+                "sections": [],
+                "inactive": [],
+                "query": urlencode({"target": form_target, "subtarget": subtarget}),
             },
         )
-        group["rows"].append(
-            {
-                "definition": definition,
-                "label": definition.label(language),
-                "type_label": _type_label(definition.field_type),
-                "condition": describe_condition(
-                    definition.visible_when,
-                    {k: v for (t, k), v in labels.items() if t == definition.target},
-                ),
-            }
-        )
+
+    for definition in definitions:
+        group = group_of(definition.target, definition.subtarget)
+        row = {
+            "definition": definition,
+            "label": definition.label(language),
+            "type_label": _type_label(definition.field_type),
+            "condition": describe_condition(
+                definition.visible_when,
+                {k: v for (t, k), v in labels.items() if t == definition.target},
+            ),
+        }
+        if not definition.is_active:
+            group["inactive"].append(row)
+        elif group["sections"] and group["sections"][-1]["label"] == definition.section:
+            group["sections"][-1]["rows"].append(row)
+        else:
+            group["sections"].append({"label": definition.section, "rows": [row]})
+    if target is not None and subtargets:
+        for subtarget in subtargets:
+            if subtarget:
+                group_of(target, subtarget)
+    return sorted(groups.values(), key=lambda g: (g["target"], g["subtarget"]))
+
+
+@signed_in
+def field_list(request: HttpRequest) -> HttpResponse:
+    """Every form (target + subtarget) and its fields in order, inactive ones last; with
+    ``?target=…&subtarget=…`` only that form and the fields it shares with every subtarget.
+    Those who may configure drag fields into place (the ↑/↓ buttons do the same without a
+    mouse or without JavaScript)."""
+    require(request, services.VIEW)
+    target = request.GET.get("target") or None
+    if target is not None and target not in registry.targets():
+        raise Http404
+    subtarget = (request.GET.get("subtarget") or "").strip()
+    subtargets = ("", subtarget) if target is not None and subtarget else None
     return render(
         request,
         "customfields/list.html",
         {
-            "groups": list(groups.values()),
+            "groups": _form_groups(request.user, target=target, subtargets=subtargets),
             "may_configure": authz.has_permission(request.user, services.CONFIGURE),
+            "narrowed": target is not None,
+            "add_query": urlencode({"target": target, "subtarget": subtarget})
+            if target is not None
+            else "",
         },
     )
 
@@ -232,6 +266,50 @@ def field_move(request: HttpRequest, pk: int) -> HttpResponse:
     offset = -1 if request.POST.get("direction") == "up" else 1
     services.move_definition(actor=request.user, definition=definition, offset=offset)
     return redirect("customfields:field_list")
+
+
+@signed_in
+@require_POST
+def field_reorder(request: HttpRequest) -> HttpResponse:
+    """The form builder's drop: the active fields of one form in their new order, each with
+    the section it was dropped in (``keys`` and ``sections``, in step). Answers the form's
+    card re-rendered from the database, so the page shows what was stored."""
+    require(request, services.CONFIGURE)
+    target = request.POST.get("target", "")
+    if target not in registry.targets():
+        raise Http404
+    subtarget = request.POST.get("subtarget", "").strip()
+    keys = request.POST.getlist("keys")
+    sections = request.POST.getlist("sections")
+    error = ""
+    if len(keys) != len(sections):
+        error = _("The new order could not be read. Reload the page and try again.")
+    else:
+        try:
+            services.reorder_definitions(
+                actor=request.user,
+                target=target,
+                subtarget=subtarget,
+                keys=keys,
+                sections=dict(zip(keys, sections, strict=True)),
+            )
+        except DomainError as refused:
+            if refused.status == 403:
+                raise HttpPermissionDenied(refused.detail()) from None
+            error = refused.detail()
+    if not is_htmx(request):
+        if error:
+            messages.error(request, error)
+        return redirect("customfields:field_list")
+    groups = _form_groups(request.user, target=target, subtargets=(subtarget,))
+    group = next((g for g in groups if g["subtarget"] == subtarget), None)
+    if group is None:
+        raise Http404
+    return render(
+        request,
+        "customfields/_form_group.html",
+        {"group": group, "may_configure": True, "error": error},
+    )
 
 
 @signed_in

@@ -16,6 +16,9 @@ from tests.customfields.conftest import TICKET
 
 pytestmark = pytest.mark.django_db
 
+REORDER = "/settings/fields/reorder/"
+
+
 def layout() -> list[tuple[str, str, int, int]]:
     """(key, section, position, version) of every field, in form order."""
     return list(
@@ -159,3 +162,138 @@ def test_move_stays_within_the_section_and_skips_inactive_fields(
         ("c_field", "Device"),
         ("e_field", "Device"),
     ]
+
+
+# --- Reorder endpoint ---------------------------------------------------------------------------
+
+
+def _drop(client: Any, keys: list[str], sections: list[str], **extra: Any) -> Any:
+    return client.post(
+        REORDER,
+        {"target": TICKET, "subtarget": "", "keys": keys, "sections": sections},
+        **extra,
+    )
+
+
+def test_a_drop_is_stored_and_answered_with_the_form_re_rendered(
+    login_client: Any, admin_user: Any, form: list[FieldDefinition]
+) -> None:
+    # when
+    response = _drop(
+        login_client(admin_user),
+        ["b_field", "a_field", "d_field", "c_field"],
+        ["", "Device", "Device", "Device"],
+        HTTP_HX_REQUEST="true",
+    )
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.startswith('<section class="card" id="form-ticketsticket-all"')
+    rows = [part.split('"')[0] for part in html.split('data-key="')[1:]]
+    assert rows == ["b_field", "a_field", "d_field", "c_field"]
+    assert '<th colspan="7" scope="rowgroup">Device</th>' in html
+    assert [(key, section) for key, section, _p, _v in layout()] == [
+        ("b_field", ""),
+        ("a_field", "Device"),
+        ("d_field", "Device"),
+        ("c_field", "Device"),
+    ]
+
+
+def test_a_drop_without_htmx_redirects_to_the_list(
+    login_client: Any, admin_user: Any, form: list[FieldDefinition]
+) -> None:
+    # when
+    response = _drop(login_client(admin_user), ["b_field"], [""])
+    # then
+    assert (response.status_code, response["Location"]) == (302, "/settings/fields/")
+    assert [key for key, *_rest in layout()] == ["b_field", "a_field", "c_field", "d_field"]
+
+
+def test_an_unreadable_drop_shows_an_error_and_changes_nothing(
+    login_client: Any, admin_user: Any, form: list[FieldDefinition]
+) -> None:
+    # given
+    before = state()
+    client = login_client(admin_user)
+    # when
+    mismatched = _drop(client, ["b_field", "a_field"], [""], HTTP_HX_REQUEST="true")
+    unknown = _drop(client, ["z_field"], [""], HTTP_HX_REQUEST="true")
+    # then
+    assert (
+        '<ul class="form-errors" role="alert"><li>The new order could not be read. Reload the '
+        "page and try again.</li></ul>"
+    ) in mismatched.content.decode()
+    assert (
+        '<ul class="form-errors" role="alert"><li>Name each field of this form at most once.'
+        "</li></ul>"
+    ) in unknown.content.decode()
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("_case", "role"), [("agent", "agent"), ("service manager (view only)", "service-manager")]
+)
+def test_only_a_configurer_may_drop(
+    login_client: Any, make_user: Any, form: list[FieldDefinition], _case: str, role: str
+) -> None:
+    # given
+    person = make_user(role=role)
+    before = state()
+    # when
+    response = _drop(login_client(person), ["b_field"], [""], HTTP_HX_REQUEST="true")
+    listed = login_client(person).get("/settings/fields/")
+    # then
+    assert response.status_code == 403
+    assert state() == before
+    if role == "service-manager":
+        assert "data-form-builder" not in listed.content.decode()
+
+
+def test_anonymous_drop_is_sent_to_sign_in(client: Any, form: list[FieldDefinition]) -> None:
+    # given
+    before = state()
+    # when
+    response = _drop(client, ["b_field"], [""])
+    # then
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert state() == before
+
+
+# --- The list -----------------------------------------------------------------------------------
+
+
+def test_list_groups_by_section_with_handles_and_edge_buttons_disabled(
+    login_client: Any, admin_user: Any, form: list[FieldDefinition]
+) -> None:
+    # when
+    html = login_client(admin_user).get("/settings/fields/").content.decode()
+    # then
+    assert 'data-reorder-url="/settings/fields/reorder/"' in html
+    assert html.count('class="drag-handle"') == 4
+    assert '<tbody data-section="Device">' in html
+    assert '<th colspan="7" scope="rowgroup">No section</th>' in html
+    device = html.split('<tbody data-section="Device">')[1].split("</tbody>")[0]
+    assert device.count(" disabled>") == 2  # c_field ↑ and d_field ↓
+    assert " style=" not in html
+
+
+def test_list_narrowed_to_one_form_offers_adding_to_it(
+    login_client: Any, admin_user: Any, form: list[FieldDefinition], make_definition: Any
+) -> None:
+    """A ticket type's "Form" link: its fields and the common ones, even before it has any."""
+    # given
+    make_definition("other_field", subtarget="type-99")
+    # when
+    html = (
+        login_client(admin_user)
+        .get("/settings/fields/?target=tickets.ticket&subtarget=type-7")
+        .content.decode()
+    )
+    # then
+    assert 'data-testid="form-tickets.ticket-all"' in html
+    assert 'data-testid="form-tickets.ticket-type-7"' in html
+    assert "other_field" not in html
+    assert "No fields on this form yet." in html
+    assert 'href="/settings/fields/new/?target=tickets.ticket&amp;subtarget=type-7"' in html
