@@ -22,9 +22,11 @@ from aftersales.core.errors import Conflict, DomainError
 from aftersales.customers import exporting, forms, importing, selectors, services
 from aftersales.customers.models import Customer, CustomerIdentity, Organisation
 from aftersales.customfields import services as customfields
+from aftersales.tickets import selectors as ticket_selectors
 from aftersales.web.shortcuts import add_domain_error, require, signed_in
 
 PAGE_SIZE = 50
+TICKETS_SHOWN = 20
 
 
 def _visible_customer(request: HttpRequest, pk: int) -> Customer:
@@ -192,6 +194,10 @@ def _detail_context(request: HttpRequest, customer: Customer, **forms_: Any) -> 
         and authz.has_permission(viewer, "customers.merge_customer", customer),
         "identity_form": forms_.get("identity_form") or forms.IdentityForm(),
         "note_form": forms_.get("note_form") or forms.NoteForm(),
+        # The customer's tickets the viewer may see (none outside their scope).
+        "tickets": list(ticket_selectors.tickets_of_customer(viewer, customer)[:TICKETS_SHOWN]),
+        "may_add_ticket": getattr(viewer, "kind", None) == User.Kind.STAFF
+        and authz.has_permission(viewer, "tickets.add_ticket"),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils.timezone import localtime
 
 from aftersales.accounts.models import User
 from aftersales.tickets import services, workspace
@@ -603,3 +604,29 @@ def test_link_merge_and_split_from_the_ticket_page(
     page = _text(_block(_html(client.get(f"{INBOX}{ticket.number}/")), 'id="links"'))
     assert f"Related to {other.number}" in page
     assert f"Related to {new.number}" in page
+
+
+def test_customer_360_lists_the_tickets_the_viewer_may_see(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_type: Callable[..., TicketType],
+    make_user: Callable[..., User],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    """An agent of line A sees Alice's line-A tickets on her page, not her line-B one."""
+    # given
+    older = make_ticket(subject="Drum noisy")
+    newer = make_ticket(subject="Door seal leaks")
+    west_type = make_type(line=desk["line_b"], key="west-repair", number_prefix="WST")
+    make_ticket(ticket_type=west_type, team=desk["team_b"], subject="Elsewhere")
+    agent = make_user("east-agent", role="agent", scope="business_lines", lines=[desk["line_a"]])
+    # when
+    page = _html(login_client(agent).get(f"/customers/{desk['alice'].pk}/"))
+    everything = _html(login_client(desk["manager"]).get(f"/customers/{desk['alice'].pk}/"))
+    # then
+    assert _text(_block(page, 'data-testid="customer-tickets"')) == (
+        f"{newer.number} Door seal leaks New {localtime(newer.created_at):%Y-%m-%d} "
+        f"{older.number} Drum noisy New {localtime(older.created_at):%Y-%m-%d}"
+    )
+    assert f'href="/tickets/new/?requester={desk["alice"].pk}"' in page
+    assert "Elsewhere" in _text(_block(everything, 'data-testid="customer-tickets"'))
