@@ -17,8 +17,8 @@ from tests.api.support import fast_hashing  # noqa: F401  (fixture)
 
 @pytest.fixture(autouse=True)
 def _fast(fast_hashing: None) -> None:  # noqa: F811
-    """Fast password hashing; no synonyms cached from another test."""
-    cache.delete(search.SYNONYMS_CACHE_KEY)
+    """Fast password hashing; no synonyms or term counts cached from another test."""
+    cache.clear()
     search.set_backend(None)
 
 

@@ -113,12 +113,21 @@ def parse(query_text: str, *, language: str = "") -> Query:
     normalised = text.normalise(query_text)
     words = text.words(normalised)
     chunks = text.chunks(normalised)
+    groups = [g for g in (text.words(token) for token in text.tokens(normalised)) if g]
     for group in synonym_groups():
         if any(term in normalised for term in group):
+            alternatives = [w for term in group for w in text.words(term)]
+            words.extend(alternatives)
             for term in group:
-                words.extend(text.words(term))
                 if term not in normalised:
                     chunks.append(term)
+            merged = False
+            for existing in groups:
+                if any(w in term or term in w for w in existing for term in group if w and term):
+                    existing.extend(a for a in alternatives if a not in existing)
+                    merged = True
+            if not merged:
+                groups.append(alternatives)
     initials = normalised.strip() if text.is_initials_query(normalised) else ""
     return Query(text=query_text, words=words, chunks=chunks, initials=initials, language=language)
 

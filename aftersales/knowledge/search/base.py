@@ -34,6 +34,9 @@ class Query:
     chunks: list[str]
     initials: str = ""
     language: str = ""
+    # Alternatives per query word (its sub-words and synonyms): a document with one term of
+    # every group matches "all words"; searched first, before any-word matching.
+    groups: list[list[str]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -17,6 +17,8 @@ bonus), ``jieba`` (words only), ``bigram`` (character bigrams), ``trigram`` (tri
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -141,37 +143,153 @@ class DatabaseBackend:
     # --- Reading ---------------------------------------------------------------------------
 
     def search(self, query: Query, *, visible: QuerySet[Any], limit: int) -> list[Hit]:
+        if self.method == "hybrid":
+            return self._hybrid(query, visible=visible, limit=limit)
         subquery, sub_params = visible.order_by().values("pk").query.sql_with_params()
         scores: dict[tuple[int, str], float] = defaultdict(float)
-        sqlite = connection.vendor == "sqlite"
         words = list(dict.fromkeys(query.words))
         if self.method == "bigram":
             words = list(dict.fromkeys(t for w in query.chunks for t in text.bigrams(w)))
-        if self.method != "trigram" and (words or query.initials):
-            rows = (
-                self._sqlite_words(words, query.initials, subquery, sub_params)
-                if sqlite
-                else self._postgres_words(words, query.initials, subquery, sub_params)
-            )
-            for article_id, language, score in rows:
+        if self.method != "trigram" and words:
+            for article_id, language, score in self._words(
+                self._any(words), subquery, sub_params, words
+            ):
                 scores[(article_id, language)] += score
-        if self.method in ("hybrid", "trigram"):
-            if self.method == "trigram":
-                patterns = list(dict.fromkeys(t for c in query.chunks for t in _trigrams(c)))
-                weight = 1.0
-            else:
-                patterns = [c for c in dict.fromkeys(query.chunks) if len(c) >= 3]
-                weight = SUBSTRING_WEIGHT
+        if self.method == "trigram":
+            patterns = list(dict.fromkeys(t for c in query.chunks for t in _trigrams(c)))
             if patterns:
-                rows = (
-                    self._sqlite_raw(patterns, subquery, sub_params)
-                    if sqlite
-                    else self._postgres_raw(patterns, subquery, sub_params)
-                )
-                for article_id, language, score in rows:
-                    scores[(article_id, language)] += weight * score
+                for article_id, language, score in self._raw(patterns, subquery, sub_params):
+                    scores[(article_id, language)] += score
         ranked = sorted(scores.items(), key=lambda item: -item[1])[:limit]
         return [Hit(article_id=a, language=lang, score=s) for (a, lang), s in ranked]
+
+    def _hybrid(self, query: Query, *, visible: QuerySet[Any], limit: int) -> list[Hit]:
+        """All words first (cheap: few documents hold every word), then any word without the
+        words most documents hold, then substrings; a query substring found verbatim in a
+        candidate's title or body adds to its score."""
+        subquery, sub_params = visible.order_by().values("pk").query.sql_with_params()
+        words = list(dict.fromkeys(query.words))
+        scores: dict[tuple[int, str], float] = {}
+
+        def add(rows: list[tuple[int, str, float]], weight: float = 1.0) -> None:
+            for article_id, language, score in rows:
+                key = (article_id, language)
+                scores[key] = max(scores.get(key, 0.0), score * weight)
+
+        groups = [list(dict.fromkeys(g)) for g in query.groups if g]
+        if len(groups) > 1:
+            add(self._words(self._all(groups), subquery, sub_params, words))
+        if len(scores) < limit and (words or query.initials):
+            kept = self._selective(words)
+            add(self._words(self._any(kept, query.initials), subquery, sub_params, kept))
+        patterns = [c for c in dict.fromkeys(query.chunks) if len(c) >= 3]
+        if patterns and len(scores) < limit:
+            add(self._raw(patterns, subquery, sub_params), SUBSTRING_WEIGHT)
+        if patterns and scores:
+            self._substring_bonus(scores, patterns)
+        ranked = sorted(scores.items(), key=lambda item: -item[1])[:limit]
+        return [Hit(article_id=a, language=lang, score=s) for (a, lang), s in ranked]
+
+    def _substring_bonus(self, scores: dict[tuple[int, str], float], patterns: list[str]) -> None:
+        best = sorted(scores, key=lambda key: -scores[key])[:CANDIDATES]
+        rows = SearchEntry.objects.filter(
+            article_id__in={article_id for article_id, _language in best}
+        ).values_list("article_id", "language", "title_raw", "body_raw")
+        for article_id, language, title, body in rows:
+            key = (article_id, language)
+            if key in scores:
+                found = sum(3 for p in patterns if p in title) + sum(
+                    1 for p in patterns if p in body
+                )
+                scores[key] += SUBSTRING_WEIGHT * found
+
+    # --- Query pieces --------------------------------------------------------------------
+
+    def _any(self, words: list[str], initials: str = "") -> str:
+        if connection.vendor == "sqlite":
+            parts = []
+            if words:
+                parts.append("{title tags body} : (" + " OR ".join(map(_quote_fts, words)) + ")")
+            if initials:
+                parts.append("initials : " + _quote_fts(initials) + "*")
+            return " OR ".join(parts)
+        terms = [_quote_tsquery(w) for w in words]
+        if initials:
+            terms.append(_quote_tsquery("py:" + initials) + ":*")
+        return " | ".join(terms)
+
+    def _all(self, groups: list[list[str]]) -> str:
+        if connection.vendor == "sqlite":
+            return (
+                "{title tags body} : ("
+                + " AND ".join("(" + " OR ".join(map(_quote_fts, group)) + ")" for group in groups)
+                + ")"
+            )
+        return " & ".join("(" + " | ".join(map(_quote_tsquery, group)) + ")" for group in groups)
+
+    def _selective(self, words: list[str]) -> list[str]:
+        """The words without those in more than 5% of a large index (they would make an
+        any-word search rank half the index); the rarest word stays if all are common."""
+        if not words:
+            return words
+        frequencies, total = self._frequencies(words)
+        if total < 2000:
+            return words
+        kept = [w for w in words if frequencies[w] <= total * 0.05]
+        return kept or [min(words, key=lambda w: frequencies[w])]
+
+    def _frequencies(self, words: list[str]) -> tuple[dict[str, int], int]:
+        """How many index rows hold each word, and how many rows there are (cached 10 min)."""
+        from django.core.cache import cache
+
+        def key(word: str) -> str:
+            return f"knowledge:df:{self.method}:" + hashlib.sha256(word.encode()).hexdigest()
+
+        total_key = f"knowledge:df:{self.method}:total"
+        known = cache.get_many([*(key(w) for w in words), total_key])
+        sqlite = connection.vendor == "sqlite"
+        with connection.cursor() as cursor:
+            total = known.get(total_key)
+            if total is None:
+                cursor.execute("SELECT count(*) FROM knowledge_searchentry")
+                total = int(cursor.fetchone()[0])
+                cache.set(total_key, total, 600)
+            result = {}
+            for word in words:
+                count = known.get(key(word))
+                if count is None:
+                    if sqlite:
+                        cursor.execute(
+                            "SELECT count(*) FROM knowledge_fts_words "
+                            "WHERE knowledge_fts_words MATCH %s",
+                            ["{title tags body} : " + _quote_fts(word)],
+                        )
+                    else:
+                        cursor.execute(
+                            "SELECT count(*) FROM knowledge_searchentry "
+                            "WHERE document @@ CAST(%s AS tsquery)",
+                            [_quote_tsquery(word)],
+                        )
+                    count = int(cursor.fetchone()[0])
+                    cache.set(key(word), count, 600)
+                result[word] = count
+        return result, total
+
+    def _words(
+        self, match: str, subquery: str, sub_params: tuple[Any, ...], words: list[str]
+    ) -> list[tuple[int, str, float]]:
+        if not match:
+            return []
+        if connection.vendor == "sqlite":
+            return self._sqlite_words(match, subquery, sub_params)
+        return self._postgres_words(match, words, subquery, sub_params)
+
+    def _raw(
+        self, patterns: list[str], subquery: str, sub_params: tuple[Any, ...]
+    ) -> list[tuple[int, str, float]]:
+        if connection.vendor == "sqlite":
+            return self._sqlite_raw(patterns, subquery, sub_params)
+        return self._postgres_raw(patterns, subquery, sub_params)
 
     def _run(self, sql: str, params: list[Any]) -> list[tuple[int, str, float]]:
         with connection.cursor() as cursor:
@@ -179,13 +297,8 @@ class DatabaseBackend:
             return [(int(a), str(lang), float(s)) for a, lang, s in cursor.fetchall()]
 
     def _sqlite_words(
-        self, words: list[str], initials: str, subquery: str, sub_params: tuple[Any, ...]
+        self, match: str, subquery: str, sub_params: tuple[Any, ...]
     ) -> list[tuple[int, str, float]]:
-        parts = []
-        if words:
-            parts.append("{title tags body} : (" + " OR ".join(map(_quote_fts, words)) + ")")
-        if initials:
-            parts.append("initials : " + _quote_fts(initials) + "*")
         # The match runs first, materialised: joined directly, SQLite would test the MATCH
         # row by row inside the join (an order of magnitude slower at 100,000 articles).
         sql = (
@@ -196,7 +309,7 @@ class DatabaseBackend:
             "ON e.id = f.id "
             f"WHERE e.article_id IN ({subquery}) ORDER BY f.rank LIMIT %s"
         )
-        return self._run(sql, [" OR ".join(parts), *sub_params, CANDIDATES])
+        return self._run(sql, [match, *sub_params, CANDIDATES])
 
     def _sqlite_raw(
         self, patterns: list[str], subquery: str, sub_params: tuple[Any, ...]
@@ -213,20 +326,32 @@ class DatabaseBackend:
         return self._run(sql, [match, *sub_params, CANDIDATES])
 
     def _postgres_words(
-        self, words: list[str], initials: str, subquery: str, sub_params: tuple[Any, ...]
+        self, match: str, words: list[str], subquery: str, sub_params: tuple[Any, ...]
     ) -> list[tuple[int, str, float]]:
-        terms = [_quote_tsquery(w) for w in words]
-        if initials:
-            terms.append(_quote_tsquery("py:" + initials) + ":*")
+        # ts_rank knows no document frequency: a word in every washer article would weigh as
+        # much as the fault code. Each word's rank is therefore scaled by its inverse
+        # document frequency, which is what bm25 does on SQLite.
+        frequencies, total = self._frequencies(words) if words else ({}, 1)
+        weights = {w: math.log(1 + total / (1 + frequencies[w])) for w in words}
+        parts = (
+            " + ".join(
+                ["ts_rank('{0.1, 0.2, 0.5, 1.0}', e.document, CAST(%s AS tsquery)) * %s"]
+                * len(words)
+            )
+            or "ts_rank('{0.1, 0.2, 0.5, 1.0}', e.document, CAST(%s AS tsquery))"
+        )
         # Weights {D, C, B, A}: body C, tags B, title A (see migration 0002).
         sql = (
-            "SELECT e.article_id, e.language, "
-            "ts_rank('{0.1, 0.2, 0.5, 1.0}', e.document, q) * 10 "
-            "FROM knowledge_searchentry e, CAST(%s AS tsquery) q "
-            f"WHERE e.document @@ q AND e.article_id IN ({subquery}) "
+            f"SELECT e.article_id, e.language, ({parts}) * 10 "
+            "FROM knowledge_searchentry e "
+            "WHERE e.document @@ CAST(%s AS tsquery) "
+            f"AND e.article_id IN ({subquery}) "
             "ORDER BY 3 DESC LIMIT %s"
         )
-        return self._run(sql, [" | ".join(terms), *sub_params, CANDIDATES])
+        rank_params: list[Any] = (
+            [p for w in words for p in (_quote_tsquery(w), weights[w])] if words else [match]
+        )
+        return self._run(sql, [*rank_params, match, *sub_params, CANDIDATES])
 
     def _postgres_raw(
         self, patterns: list[str], subquery: str, sub_params: tuple[Any, ...]

@@ -68,6 +68,16 @@ def words(text: str) -> list[str]:
     return result
 
 
+def tokens(text: str) -> list[str]:
+    """The query's words as jieba's precise mode cuts them (one group of terms each)."""
+    result = []
+    for token in _tokenizer().cut(normalise(text)):
+        token = token.strip()
+        if token and token not in STOP_WORDS and _WORD.fullmatch(token):
+            result.append(token)
+    return result
+
+
 def bigrams(text: str) -> list[str]:
     """Overlapping two-character grams of each Chinese run plus English words: the n-gram
     method the ADR compares against (no dictionary, every pair is a term)."""
