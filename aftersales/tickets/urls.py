@@ -44,6 +44,8 @@ urlpatterns += [
     path("new/", workspace.ticket_create, name="ticket_create"),
     path("new/customers/", workspace.customer_search, name="customer_search"),
     path("bulk/", workspace.bulk_action, name="bulk"),
+    path("views/new/", workspace.saved_view_create, name="saved_view_create"),
+    path("views/<int:pk>/delete/", workspace.saved_view_delete, name="saved_view_delete"),
     path("attachments/<int:pk>/", workspace.attachment_download, name="attachment"),
     path("<int:pk>/take/", workspace.ticket_take, name="ticket_take"),
     path("<int:pk>/properties/", workspace.ticket_properties, name="ticket_properties"),
@@ -51,6 +53,7 @@ urlpatterns += [
     path("<int:pk>/links/", workspace.link_add, name="link_add"),
     path("<int:pk>/links/<int:link_pk>/remove/", workspace.link_remove, name="link_remove"),
     path("<int:pk>/merge/", workspace.ticket_merge, name="ticket_merge"),
+    path("<int:pk>/macro/", workspace.ticket_macro, name="ticket_macro"),
     path("<int:pk>/split/<int:comment_pk>/", workspace.ticket_split, name="ticket_split"),
     path("<str:reference>/", workspace.ticket_detail, name="ticket_detail"),
 ]

@@ -8,6 +8,7 @@ download view serves whoever ``attachments_visible_to`` lets see the file.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,8 @@ from aftersales.customfields.models import FieldDefinition
 from aftersales.tickets import filtering, lifecycle, selectors, services
 from aftersales.tickets import workspace_forms as wf
 from aftersales.tickets.models import (
+    Macro,
+    SavedView,
     StatusTransition,
     Ticket,
     TicketEvent,
@@ -54,6 +57,7 @@ from aftersales.tickets.permissions import (
     CHANGE_TICKET,
     MERGE_TICKET,
     REPLY_TICKET,
+    SHARE_VIEW,
     TAKE_TICKET,
     VIEW_TICKET,
 )
@@ -154,6 +158,7 @@ class InboxView:
     filters: dict[str, Any]
     sort: str
     kind: str  # "built_in", "personal" or "shared"
+    saved: SavedView | None = None
     error: str = ""
     count: int = 0
     more: bool = False
@@ -182,6 +187,7 @@ def _saved_views(user: User) -> list[InboxView]:
                 filters=dict(saved.filters or {}),
                 sort=saved.sort if saved.sort in filtering.SORTS else filtering.DEFAULT_SORT,
                 kind="personal" if saved.owner_id == user.pk else "shared",
+                saved=saved,
             )
         )
     return views
@@ -381,6 +387,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
         personal=[v for v in saved if v.kind == "personal"],
         shared=[v for v in saved if v.kind == "shared"],
         bulk=wf.BulkForm(people=_people(user)),
+        save_view=wf.SaveViewForm(
+            initial={
+                "filters": json.dumps({**current.filters, **form.raw_filters()}),
+                "sort": sort,
+                "next": request.get_full_path(),
+            },
+            may_share=authz.has_permission(user, SHARE_VIEW),
+        ),
+        may_edit_view=current.saved is not None
+        and services.may_edit_saved_view(user, current.saved),
         may_add=authz.has_permission(user, ADD_TICKET),
         may_change=authz.has_permission(user, CHANGE_TICKET),
         may_merge=authz.has_permission(user, MERGE_TICKET),
@@ -513,6 +529,49 @@ def _bulk_merge(
         },
     )
     return redirect(ticket_url(result.survivor))
+
+
+# --- Saved views ----------------------------------------------------------------------------
+
+
+@require_POST
+@signed_in
+def saved_view_create(request: HttpRequest) -> HttpResponse:
+    """Keep the inbox's current filters and sort as a named view (personal, or shared)."""
+    user = _agent(request)
+    form = wf.SaveViewForm(request.POST, may_share=authz.has_permission(user, SHARE_VIEW))
+    back = _safe_next(request, request.POST.get("next"), reverse("tickets:inbox"))
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            for error in field_errors:
+                messages.error(request, str(error))
+        return redirect(back)
+    data = form.cleaned_data
+    try:
+        view = services.create_saved_view(
+            actor=user,
+            name=data["name"],
+            filters=data["filters"],
+            sort=data["sort"] or filtering.DEFAULT_SORT,
+            is_shared=data["is_shared"],
+        )
+    except DomainError as error:
+        if error.status == 403 and error.field is None:
+            raise HttpPermissionDenied(error.detail()) from None
+        messages.error(request, error.detail())
+        return redirect(back)
+    messages.success(request, _("The view %(name)s has been saved.") % {"name": view.name})
+    return redirect(f"{reverse('tickets:inbox')}?view=saved-{view.pk}")
+
+
+@require_POST
+@signed_in
+def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _agent(request)
+    view = get_object_or_404(selectors.saved_views_of(user), pk=pk)
+    services.delete_saved_view(actor=user, view=view)
+    messages.success(request, _("The view %(name)s has been deleted.") % {"name": view.name})
+    return redirect("tickets:inbox")
 
 
 # --- Custom fields on the pages -------------------------------------------------------------
@@ -906,6 +965,7 @@ def _render_ticket(
         "may_comment": bool(kinds),
         "may_split": may_change and authz.has_permission(user, ADD_TICKET),
         "merged_into": ticket.merged_into,
+        "macros": list(_macros_for(user, ticket)) if may_change else [],
         "back_url": request.get_full_path(),
     }
     return render(request, "tickets/workspace/ticket_detail.html", context, status=status)
@@ -1238,6 +1298,55 @@ def ticket_split(request: HttpRequest, pk: int, comment_pk: int) -> HttpResponse
         _("The message has been split off into %(number)s.") % {"number": new.number},
     )
     return redirect(ticket_url(new))
+
+
+@require_POST
+@signed_in
+def ticket_macro(request: HttpRequest, pk: int) -> HttpResponse:
+    """Apply a macro: its field changes and its message, all or nothing."""
+    user = _agent(request)
+    ticket = _visible(user, pk=pk)
+    macro_id = request.POST.get("macro", "")
+    macro = (
+        _macros_for(user, ticket).filter(pk=int(macro_id)).first() if macro_id.isdigit() else None
+    )
+    if macro is None:
+        messages.error(request, _("Choose a macro."))
+        return redirect(f"{ticket_url(ticket)}#macros")
+    version = request.POST.get("version", "")
+    try:
+        services.apply_macro(
+            actor=user,
+            ticket=ticket,
+            macro=macro,
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except PreconditionFailed:
+        messages.error(
+            request,
+            _("Someone changed this ticket since you opened it. Check it, then apply the macro."),
+        )
+    except FieldErrors as error:
+        messages.error(
+            request,
+            _("The macro could not be applied: %(reason)s")
+            % {"reason": "; ".join(e.message for e in error.field_errors)},
+        )
+    except DomainError as error:
+        if error.status == 404:
+            raise Http404 from None
+        messages.error(
+            request, _("The macro could not be applied: %(reason)s") % {"reason": error.detail()}
+        )
+    else:
+        messages.success(request, _("The macro %(name)s was applied.") % {"name": macro.name})
+    return redirect(ticket_url(ticket))
+
+
+def _macros_for(user: User, ticket: Ticket) -> QuerySet[Macro]:
+    return selectors.macros_usable_by(user).filter(
+        Q(business_line__isnull=True) | Q(business_line_id=ticket.business_line_id)
+    )
 
 
 # --- Files ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ shown as one select per level (:func:`cascade_levels`) and joined back into the 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -296,6 +297,36 @@ class BulkForm(forms.Form):
                 self.add_error("tags", _("Enter at least one tag."))
         elif action == BULK_MERGE and len(tickets) < 2:
             self.add_error("ticket", _("Tick at least two tickets to merge."))
+        return data
+
+
+class SaveViewForm(forms.Form):
+    """Keep the inbox's current filters (as the query string has them) under a name."""
+
+    name = forms.CharField(label=_("Name of the view"), max_length=120)
+    is_shared = forms.BooleanField(label=_("Share with everyone"), required=False)
+    filters = forms.CharField(widget=forms.HiddenInput, required=False)
+    sort = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
+    next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, data: Any = None, *, may_share: bool, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        if not may_share:
+            del self.fields["is_shared"]
+
+    def clean_filters(self) -> dict[str, Any]:
+        raw = self.cleaned_data.get("filters") or "{}"
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("The filters could not be read. Filter again."))
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        data.setdefault("is_shared", False)
         return data
 
 

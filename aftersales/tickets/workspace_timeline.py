@@ -266,7 +266,9 @@ def _sentences(event: TicketEvent, actor: str, reader: _Reader) -> list[str]:
         return [_("The ticket was closed automatically.")]
     sentences = []
     if kind == Kind.MACRO_APPLIED:
-        sentences.append(_("%(actor)s applied a macro.") % words)
+        macro = _new(changes, "macro")
+        name = macro.get("name", "") if isinstance(macro, Mapping) else ""
+        return [_("%(actor)s applied the macro %(name)s.") % {**words, "name": name}]
     for name, pair in changes.items():
         if not isinstance(pair, list) or len(pair) != 2:
             continue

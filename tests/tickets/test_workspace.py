@@ -630,3 +630,74 @@ def test_customer_360_lists_the_tickets_the_viewer_may_see(
     )
     assert f'href="/tickets/new/?requester={desk["alice"].pk}"' in page
     assert "Elsewhere" in _text(_block(everything, 'data-testid="customer-tickets"'))
+
+
+# --- Saved views and macros -----------------------------------------------------------------
+
+
+def test_the_current_filters_are_saved_as_a_personal_view(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """The view keeps the filters and sort on screen, shows with its count, and only for its
+    owner."""
+    # given
+    urgent = make_ticket(priority="urgent")
+    make_ticket(priority="low")
+    client = login_client(desk["insider"])
+    page = _html(client.get(f"{INBOX}?view=all&priority=urgent&sort=created_at"))
+    form = _block(page, 'data-testid="save-view"')
+    filters = html_lib.unescape(re.search(r'name="filters" value="([^"]+)"', form).group(1))  # type: ignore[union-attr]
+    # when
+    saved = client.post(
+        f"{INBOX}views/new/",
+        {"name": "Urgent ones", "filters": filters, "sort": "created_at", "next": INBOX},
+    )
+    view_url = saved["Location"]
+    shown = _html(client.get(view_url))
+    colleague = _html(login_client(desk["colleague"]).get(INBOX))
+    # then
+    assert filters == '{"priority": ["urgent"]}'
+    assert view_url.startswith("/tickets/?view=saved-")
+    assert _numbers(shown) == [urgent.number]
+    key = view_url.removeprefix("/tickets/?view=")
+    assert _text(_block(shown, f'data-view="{key}"')) == "Urgent ones 1"
+    assert "Urgent ones" not in colleague
+    assert "Delete view" in shown
+
+
+def test_applying_a_macro_changes_the_ticket_and_adds_its_message(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    ticket = make_ticket()
+    macro = services.create_macro(
+        actor=desk["insider"],
+        name="Ask for a photo",
+        body="Please send a photo of the error, {{ ticket.number }}.",
+        actions=[{"field": "priority", "value": "high"}, {"field": "add_tags", "value": ["photo"]}],
+    )
+    client = login_client(desk["insider"])
+    page = _html(client.get(f"{INBOX}{ticket.number}/"))
+    # when
+    response = client.post(
+        f"{INBOX}{ticket.pk}/macro/", {"macro": macro.pk, "version": ticket.version}
+    )
+    stale = client.post(
+        f"{INBOX}{ticket.pk}/macro/", {"macro": macro.pk, "version": ticket.version}
+    )
+    # then
+    assert f'<option value="{macro.pk}">Ask for a photo</option>' in page
+    assert response["Location"] == f"/tickets/{ticket.number}/"
+    ticket.refresh_from_db()
+    assert (ticket.priority, services.tags_of(ticket)) == (3, ["photo"])
+    assert [c.body_text for c in ticket.comments.all()] == [
+        f"Please send a photo of the error, {ticket.number}."
+    ]
+    assert _messages(stale)[-1] == (
+        "Someone changed this ticket since you opened it. Check it, then apply the macro."
+    )
+    assert ticket.comments.count() == 1
+    timeline = _text(
+        _block(_html(client.get(f"{INBOX}{ticket.number}/")), 'data-testid="timeline"')
+    )
+    assert "insider applied the macro Ask for a photo." in timeline
