@@ -215,7 +215,16 @@ def _query(request: HttpRequest, **changes: str | None) -> str:
     return f"?{encoded}" if encoded else "?"
 
 
-def _filter_form(request: HttpRequest, user: User) -> wf.FilterForm:
+def _filter_form(request: HttpRequest, user: User, *, shown: bool = True) -> wf.FilterForm:
+    """The filter bar; when it is not shown (the list refreshing itself) only the custom fields
+    it may name are read, not the options of its selects."""
+    chosen = request.GET.get("ticket_type", "")
+    subtarget = form_key_of(int(chosen)) if chosen.isdigit() else None
+    definitions = customfields.definitions_for(TARGET, subtarget)
+    if not shown:
+        return wf.FilterForm(
+            request.GET, ticket_types=(), teams=(), people=(), tiers=(), custom_fields=definitions
+        )
     type_ids = selectors.ticket_types_usable_by(user).values("pk")
     visible_ids = selectors.ticket_types_visible_to(user).values("pk")
     ticket_types = (
@@ -223,9 +232,6 @@ def _filter_form(request: HttpRequest, user: User) -> wf.FilterForm:
         .select_related("business_line")
         .order_by("business_line__name", "position", "pk")
     )
-    chosen = request.GET.get("ticket_type", "")
-    subtarget = form_key_of(int(chosen)) if chosen.isdigit() else None
-    definitions = customfields.definitions_for(TARGET, subtarget)
     return wf.FilterForm(
         request.GET,
         ticket_types=ticket_types,
@@ -348,7 +354,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
     current = by_key.get(view_key)
     if current is None:
         raise Http404
-    form = _filter_form(request, user)
+    partial = request.GET.get("partial") == "list"
+    form = _filter_form(request, user, shown=not partial)
     bar = _bar_filters(form)
     try:
         view_filters = filtering.clean_filters(current.filters)
@@ -377,7 +384,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "back_url": request.get_full_path(),
         "may_take": authz.has_permission(user, TAKE_TICKET),
     }
-    if request.GET.get("partial") == "list":
+    if partial:
         return render(request, "tickets/workspace/_list.html", context)
     for view in [*built_in, *saved]:
         _count(user, view)

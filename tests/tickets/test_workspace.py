@@ -701,3 +701,28 @@ def test_applying_a_macro_changes_the_ticket_and_adds_its_message(
         _block(_html(client.get(f"{INBOX}{ticket.number}/")), 'data-testid="timeline"')
     )
     assert "insider applied the macro Ask for a photo." in timeline
+
+
+def test_the_list_costs_the_same_queries_for_few_and_many_tickets(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    login_client: Callable[[User], JsonClient],
+    django_assert_num_queries: Any,
+) -> None:
+    """Eight: session, user, grants, saved views, the agent's teams (their scope), the custom
+    fields the filters may name, one page of tickets with what a row shows, and their tags."""
+    # given
+    client = login_client(desk["insider"])
+    url = f"{INBOX}?view=all&partial=list"
+    for _number in range(3):
+        make_ticket(tags=["漏水"], assignee=desk["insider"])
+    # when
+    with django_assert_num_queries(8):
+        few = client.get(url)
+    for _number in range(7):
+        make_ticket(tags=["vip", "漏水"])
+    with django_assert_num_queries(8):
+        many = client.get(url)
+    # then
+    assert len(_numbers(_html(few))) == 3
+    assert len(_numbers(_html(many))) == 10
