@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -119,11 +120,14 @@ def _by_reference(user: User, reference: str) -> Ticket:
     return found
 
 
-def _people(user: User) -> QuerySet[User]:
-    """Staff the person may hand work to: those they can see, always including themselves."""
+def _people(user: User, *, keep: Iterable[int | None] = ()) -> QuerySet[User]:
+    """Staff the person may hand work to: those they can see, always including themselves.
+    ``keep`` adds people already on the ticket (its assignee, its followers), so a form shows
+    them and sending it back unchanged does not remove someone the agent cannot see."""
     visible = accounts_selectors.users_visible_to(user).values("pk")
+    kept = [pk for pk in keep if pk is not None]
     return User.objects.filter(
-        Q(pk__in=visible) | Q(pk=user.pk), kind=User.Kind.STAFF, is_active=True
+        Q(pk__in=visible, kind=User.Kind.STAFF, is_active=True) | Q(pk=user.pk) | Q(pk__in=kept)
     ).order_by("display_name", "username", "pk")
 
 
@@ -704,6 +708,7 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
     if data is not None:
         forms_valid = form.is_valid()
         custom_valid = custom.is_valid()
+        custom_valid = _custom_values_valid(custom, chosen, user) and custom_valid
         if forms_valid and custom_valid:
             values = form.cleaned_data
             try:
@@ -735,6 +740,28 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
         _new_ticket_context(form, custom, chosen),
         status=status,
     )
+
+
+def _custom_values_valid(
+    custom: CustomFieldsForm, ticket_type: TicketType | None, user: User
+) -> bool:
+    """Check the type's fields with the form engine now, so their errors show together with
+    those of the other fields (the service checks them again when the ticket is created)."""
+    if ticket_type is None:
+        return True
+    try:
+        customfields.clean_values(
+            target=TARGET,
+            subtarget=form_key_of(ticket_type.pk),
+            values=custom.submitted_values(),
+            existing=None,
+            actor=user,
+            audience="staff",
+        )
+    except FieldErrors as error:
+        custom.add_field_errors(error)
+        return False
+    return True
 
 
 @require_GET
@@ -872,7 +899,7 @@ def _panel(
         current_status=ticket.status,
         ticket_types=types,
         teams=teams.order_by("name", "pk"),
-        people=_people(user),
+        people=_people(user, keep=[ticket.assignee_id, *snapshot["followers"]]),
         initial={**_initial(snapshot), **(overrides or {})},
     )
     values = {**snapshot["custom_fields"], **(custom_overrides or {})}

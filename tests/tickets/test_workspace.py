@@ -17,8 +17,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils.timezone import localtime
 
 from aftersales.accounts.models import User
+from aftersales.customers import services as customer_services
+from aftersales.customfields import services as customfields
 from aftersales.tickets import services, workspace
-from aftersales.tickets.models import Ticket, TicketType
+from aftersales.tickets.models import Ticket, TicketType, form_key_of
 from tests.conftest import JsonClient
 from tests.tickets.conftest import status, ticket_state
 
@@ -66,6 +68,13 @@ def _block(markup: str, marker: str) -> str:
         if depth == 0:
             break
     return markup[opening:position]
+
+
+def _errors_of(markup: str, name: str) -> list[str]:
+    """The errors shown in the form field whose label is for ``id_<name>``."""
+    label = markup.index(f'for="id_{name}"')
+    field = markup[markup.rindex('<div class="form-field', 0, label) :]
+    return re.findall(r"<li>([^<]+)</li>", _block(field, 'class="form-field'))
 
 
 def _numbers(markup: str) -> list[str]:
@@ -531,10 +540,13 @@ def test_a_status_change_names_the_fields_its_transition_needs(
         "To move to Solved, fill in: Resolution code."
     )
     assert "field-errors" not in preview
-    field = _block(refused, 'for="id_cf_resolution_code"')
-    assert field.startswith(
+    label = _block(refused, 'for="id_cf_resolution_code"')
+    assert label.startswith(
         '<label for="id_cf_resolution_code">Resolution code<span class="required-mark"'
     )
+    assert _errors_of(refused, "cf_resolution_code") == [
+        "Fill in Resolution code to move to Solved."
+    ]
     errors = re.findall(r'<ul class="field-errors"><li>([^<]+)</li></ul>', refused)
     assert errors == ["Fill in Resolution code to move to Solved."]
     assert after_refusal == before
@@ -726,3 +738,177 @@ def test_the_list_costs_the_same_queries_for_few_and_many_tickets(
     # then
     assert len(_numbers(_html(few))) == 3
     assert len(_numbers(_html(many))) == 10
+
+
+def test_saving_the_panel_keeps_followers_the_agent_cannot_see(
+    desk: dict[str, Any], make_ticket: MakeTicket, login_client: Callable[[User], JsonClient]
+) -> None:
+    """The manager follows a team ticket; an agent who cannot see the manager changes the
+    priority: the manager still follows it."""
+    # given
+    ticket = make_ticket(followers=[desk["manager"]])
+    client = login_client(desk["insider"])
+    page = _html(client.get(f"{INBOX}{ticket.number}/"))
+    followers = _block(page, 'name="followers"')
+    # when
+    response = client.post(
+        f"{INBOX}{ticket.pk}/properties/",
+        _properties(ticket, _loaded(page), priority=4, followers=[desk["manager"].pk]),
+    )
+    # then
+    assert f'<option value="{desk["manager"].pk}" selected>manager</option>' in followers
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.priority == 4
+    assert list(ticket.followers.values_list("username", flat=True)) == ["manager"]
+
+
+# --- New ticket -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def repair_form(desk: dict[str, Any]) -> dict[str, Any]:
+    """The repair type's form: a product cascade, a kind and a reason shown for refunds."""
+    subtarget = form_key_of(desk["repair"].pk)
+    common = {"actor": desk["admin"], "target": "tickets.ticket", "subtarget": subtarget}
+    customfields.create_definition(
+        **common,
+        key="product",
+        field_type="cascade",
+        label_en="Product",
+        is_required=True,
+        config={
+            "options": [
+                {
+                    "key": "washer",
+                    "label_en": "Washer",
+                    "children": [
+                        {"key": "e3", "label_en": "E3"},
+                        {"key": "noise", "label_en": "Noise"},
+                    ],
+                },
+                {
+                    "key": "dryer",
+                    "label_en": "Dryer",
+                    "children": [{"key": "heat", "label_en": "No heat"}],
+                },
+            ]
+        },
+    )
+    customfields.create_definition(
+        **common,
+        key="kind",
+        field_type="single_choice",
+        label_en="Kind",
+        config={
+            "options": [
+                {"key": "repair", "label_en": "Repair"},
+                {"key": "refund", "label_en": "Refund"},
+            ]
+        },
+    )
+    customfields.create_definition(
+        **common,
+        key="refund_reason",
+        field_type="text",
+        label_en="Refund reason",
+        is_required=True,
+        visible_when={"field": "kind", "op": "equals", "value": "refund"},
+    )
+    return {
+        "ticket_type": desk["repair"].pk,
+        "requester": desk["alice"].pk,
+        "subject": "Washer stops",
+        "description": "Water stays in the drum.",
+        "priority": 2,
+        "team": desk["team_a"].pk,
+        "tags": "漏水, vip",
+    }
+
+
+def test_the_new_ticket_form_shows_a_conditional_field_only_when_it_applies(
+    desk: dict[str, Any], repair_form: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    client = login_client(desk["manager"])
+
+    def preview(**values: str) -> str:
+        response = client.post(
+            f"{INBOX}new/", {**repair_form, **values, "preview": "1"}, HTTP_HX_REQUEST="true"
+        )
+        return _html(response)
+
+    # when
+    for_repair = preview(cf_kind="repair", cf_product__0="washer")
+    for_refund = preview(cf_kind="refund", cf_product__0="washer", cf_product__1="e3")
+    other_parent = preview(cf_product__0="dryer", cf_product__1="e3")
+    # then
+    assert for_repair.startswith('<section class="card" id="type-fields"')
+    assert "cf_refund_reason" not in for_repair
+    assert 'name="cf_refund_reason"' in for_refund
+    assert "field-errors" not in for_refund
+    levels = re.findall(
+        r'name="cf_product__\d".*?<option value="(\w+)" selected>', for_refund, re.S
+    )
+    assert levels == ["washer", "e3"]
+    assert (
+        re.findall(r'name="cf_product__1".*?</select>', other_parent, re.S)[0].count("selected")
+        == 0
+    )
+    assert Ticket.objects.count() == 0
+
+
+def test_a_new_ticket_is_created_or_its_errors_named_next_to_the_fields(
+    desk: dict[str, Any], repair_form: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    client = login_client(desk["manager"])
+    incomplete = {**repair_form, "subject": "", "cf_product__0": "washer", "cf_kind": "refund"}
+    # when
+    refused = _html(client.post(f"{INBOX}new/", incomplete), 422)
+    created = client.post(
+        f"{INBOX}new/",
+        {
+            **repair_form,
+            "cf_product__0": "washer",
+            "cf_product__1": "e3",
+            "cf_kind": "refund",
+            "cf_refund_reason": "Broke twice",
+        },
+    )
+    # then
+    assert "has-error" in _block(refused, 'data-field="cf_product"')
+    assert "Choose down to the last level." in _text(_block(refused, 'data-field="cf_product"'))
+    subject = refused[
+        refused.index('for="id_subject"') - 40 : refused.index('id="id_subject"') + 400
+    ]
+    assert "This field is required." in subject
+    assert "This field is required." in _text(
+        refused[refused.index('for="id_cf_refund_reason"') - 40 :][:600]
+    )
+    ticket = Ticket.objects.get()
+    assert created["Location"] == f"/tickets/{ticket.number}/"
+    assert ticket.custom_fields == {
+        "product": ["washer", "e3"],
+        "kind": "refund",
+        "refund_reason": "Broke twice",
+    }
+    assert (ticket.team_id, sorted(services.tags_of(ticket))) == (
+        desk["team_a"].pk,
+        ["vip", "漏水"],
+    )
+
+
+def test_the_requester_search_finds_only_customers_in_scope(
+    desk: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    # given
+    carol = customer_services.create_customer(
+        actor=desk["admin"], name="Carol", business_line=desk["line_a"], team=desk["team_a"]
+    )
+    # when
+    inside = _html(login_client(desk["insider"]).get(f"{INBOX}new/customers/?requester_q=a"))
+    outside = _html(login_client(desk["outsider"]).get(f"{INBOX}new/customers/?requester_q=a"))
+    # then
+    assert re.findall(r'name="requester" value="(\d+)"', inside) == [str(carol.pk)]
+    assert "No customer you can see matches." in _text(outside)
