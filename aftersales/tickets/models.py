@@ -394,7 +394,8 @@ class Ticket(models.Model):
 
     @property
     def etag(self) -> str:
-        return f'"{self.pk}-{self.version}"'
+        """The HTTP validator of this ticket, as the API sends it (see ``api.common.etag_of``)."""
+        return f'W/"{self.version}"'
 
     @property
     def form_key(self) -> str:

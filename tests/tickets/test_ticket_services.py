@@ -233,7 +233,7 @@ def test_a_contact_cannot_reply_on_someone_elses_ticket(
     """Bob's login cannot write on Alice's ticket, nor see it."""
     ticket = make_ticket()
     before = ticket_state()
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         services.add_comment(actor=desk["contact_b"], ticket=ticket, body="hello")
     assert ticket_state() == before
     assert list(selectors.tickets_visible_to(desk["contact_b"])) == []
@@ -381,3 +381,20 @@ def test_the_sweep_removes_stored_files_without_a_row_and_keeps_the_rest(
         True,
         True,
     )
+
+
+def test_taking_another_teams_ticket_moves_it_to_the_takers_team(
+    desk: dict[str, Any], make_ticket: MakeTicket, make_team: Callable[..., Any],
+    make_user: Callable[..., Any],
+) -> None:  # fmt: skip
+    """A line-wide agent of the second line takes a first-line ticket: it moves to their team;
+    a manager without a team in the line takes one and it stays where it was."""
+    second = make_team(name="Second line East", line=desk["line_a"])
+    expert = make_user("expert", role="agent", scope="business_lines", teams=[second])
+    ticket, other = make_ticket(), make_ticket()
+    taken = services.take_ticket(actor=expert, ticket=ticket)
+    helped = services.take_ticket(actor=desk["manager"], ticket=other)
+    assert (taken.assignee_id, taken.team_id) == (expert.pk, second.pk)
+    assert (helped.assignee_id, helped.team_id) == (desk["manager"].pk, desk["team_a"].pk)
+    event = TicketEvent.objects.filter(ticket=ticket, kind="assigned").get()
+    assert event.changes["team"][1]["name"] == "Second line East"

@@ -28,7 +28,7 @@ from aftersales.accounts.models import User
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
 from aftersales.core import richtext
-from aftersales.core.errors import DomainError, PermissionDenied
+from aftersales.core.errors import DomainError, NotFound, PermissionDenied
 from aftersales.customers.models import Customer
 from aftersales.outbox import services as outbox
 from aftersales.tickets import selectors
@@ -97,7 +97,7 @@ def _check_author(
         return True
     if selectors.is_contact(actor):
         if not selectors.tickets_visible_to(actor).filter(pk=ticket.pk).exists():
-            raise PermissionDenied("not_found")
+            raise NotFound("not_found")
         if not is_public:
             raise PermissionDenied("permission_denied", field="is_public")
         return True
@@ -299,6 +299,13 @@ def add_attachments(
         actor=actor,
         kind=Kind.ATTACHED,
         changes={"files": [None, [a.filename for a in stored]]},
+    )
+    audit.record(
+        actor=actor,
+        action=Action.CREATED,
+        obj=ticket,
+        verb="attached",
+        after={"attachments": [a.pk for a in stored], "is_public": is_public},
     )
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
     outbox.emit(

@@ -729,6 +729,21 @@ def _announce(ticket: Ticket, actor: Any, change: _Change) -> None:
 # --- Taking, bulk changes -------------------------------------------------------------------
 
 
+def _team_for_taker(actor: User, ticket: Ticket) -> int | None:
+    """The team the ticket is in once the actor takes it: unchanged when the actor belongs to
+    it, has no team in the ticket's line (a manager helping out), or the ticket has none; else
+    the actor's team in the line, as a helpdesk moves a ticket to the group of whoever takes it."""
+    if ticket.team_id is None:
+        return None
+    memberships = actor.team_memberships.filter(
+        team__is_active=True, team__business_line_id=ticket.business_line_id
+    )
+    if memberships.filter(team_id=ticket.team_id).exists():
+        return ticket.team_id
+    own = memberships.order_by("team__name", "team_id").values_list("team_id", flat=True).first()
+    return own if own is not None else ticket.team_id
+
+
 @transaction.atomic
 def take_ticket(*, actor: Any, ticket: Ticket) -> Ticket:
     """Assign an unassigned ticket to the actor, atomically: of two agents taking the same
@@ -737,8 +752,10 @@ def take_ticket(*, actor: Any, ticket: Ticket) -> Ticket:
     if actor.kind != User.Kind.STAFF:
         raise PermissionDenied("permission_denied", params={"permission": TAKE_TICKET})
     now = timezone.now()
+    before_team = ticket.team_id
+    team_id = _team_for_taker(actor, ticket)
     taken = Ticket.objects.filter(pk=ticket.pk, assignee__isnull=True).update(
-        assignee=actor, version=F("version") + 1, updated_at=now
+        assignee=actor, team_id=team_id, version=F("version") + 1, updated_at=now
     )
     if not taken:
         holder = Ticket.objects.select_related("assignee").get(pk=ticket.pk).assignee
@@ -749,12 +766,12 @@ def take_ticket(*, actor: Any, ticket: Ticket) -> Ticket:
             params={"user": str(holder) if holder else "?"},
         )
     ticket = Ticket.objects.select_related("assignee", "team").get(pk=ticket.pk)
+    changes: dict[str, list[Any]] = {"assignee": [None, _label(actor)]}
+    if team_id != before_team:
+        previous = Team.objects.filter(pk=before_team).first() if before_team else None
+        changes["team"] = [_label(previous), _label(ticket.team)]
     TicketEvent.objects.create(
-        ticket=ticket,
-        actor=actor,
-        kind=Kind.ASSIGNED,
-        changes={"assignee": [None, _label(actor)]},
-        created_at=now,
+        ticket=ticket, actor=actor, kind=Kind.ASSIGNED, changes=changes, created_at=now
     )
     audit.record(
         actor=actor,
@@ -836,6 +853,12 @@ def unlink_tickets(*, actor: Any, link: TicketLink) -> None:
             changes={"link": [{"kind": link.kind, **_label(other)}, None]},
         )
     audit.record(actor=actor, action=Action.DELETED, obj=link)
+    outbox.emit(
+        "ticket.unlinked",
+        link.source,
+        actor=actor,
+        payload=event_payload(link.source, target_id=link.target_id, kind=link.kind),
+    )
     link.delete()
 
 
