@@ -1155,7 +1155,13 @@ def ticket_properties(request: HttpRequest, pk: int) -> HttpResponse:
         wf.silence(panel.custom)
         _mark_needed(panel)
         return render(
-            request, "tickets/workspace/_properties.html", {"ticket": ticket, "panel": panel}
+            request,
+            "tickets/workspace/_properties.html",
+            {
+                "ticket": ticket,
+                "panel": panel,
+                "may_change": authz.has_permission(user, CHANGE_TICKET, ticket),
+            },
         )
     if not authz.has_permission(user, CHANGE_TICKET, ticket):
         raise HttpPermissionDenied(CHANGE_TICKET)

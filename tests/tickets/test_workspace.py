@@ -912,3 +912,30 @@ def test_the_requester_search_finds_only_customers_in_scope(
     # then
     assert re.findall(r'name="requester" value="(\d+)"', inside) == [str(carol.pk)]
     assert "No customer you can see matches." in _text(outside)
+
+
+def test_a_reader_without_change_rights_sees_the_panel_read_only(
+    desk: dict[str, Any],
+    make_ticket: MakeTicket,
+    make_user: Callable[..., User],
+    login_client: Callable[[User], JsonClient],
+) -> None:
+    """A field engineer reads tickets: no Save, no reply box, no Take; a forged save is a 403."""
+    # given
+    ticket = make_ticket()
+    engineer = make_user("engineer", role="field-engineer", scope="teams", teams=[desk["team_a"]])
+    client = login_client(engineer)
+    before = ticket_state()
+    # when
+    page = _html(client.get(f"{INBOX}{ticket.number}/"))
+    forged = client.post(
+        f"{INBOX}{ticket.pk}/properties/", _properties(ticket, _loaded(page), priority=4)
+    )
+    # then
+    panel = _block(page, 'id="properties"')
+    assert '<fieldset class="plain-fieldset" disabled>' in panel
+    assert "You may read this ticket but not change it." in _text(panel)
+    assert 'id="composer"' not in page
+    assert 'data-shortcut="take"' not in page
+    assert forged.status_code == 403
+    assert ticket_state() == before
