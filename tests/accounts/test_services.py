@@ -260,17 +260,18 @@ def test_sync_predefined_roles_picks_up_new_catalogue_permissions(
 ) -> None:
     # given
     monkeypatch.setattr(catalog, "_PERMISSIONS", dict(catalog._PERMISSIONS))
-    catalog.register_object_type("tickets", "ticket", "Tickets")
+    # An app added later (here a made-up "visit" of customers) joins the patterns' roles.
+    catalog.register_object_type("customers", "visit", "Visits")
     # when
     accounts.sync_predefined_roles()
     # then
     agent = Role.objects.get(key="agent")
-    assert {"tickets.view_ticket", "tickets.add_ticket", "tickets.change_ticket"} <= set(
+    assert {"customers.view_visit", "customers.add_visit", "customers.change_visit"} <= set(
         agent.permissions
     )
-    assert "tickets.delete_ticket" not in agent.permissions
+    assert "customers.delete_visit" not in agent.permissions
     assert agent.version == 2
-    assert "tickets.delete_ticket" in Role.objects.get(key="admin").permissions
+    assert "customers.delete_visit" in Role.objects.get(key="admin").permissions
 
 
 def test_delete_role_still_granted_is_refused(
