@@ -15,6 +15,7 @@ import pytest
 
 from aftersales.accounts.models import BusinessLine, Team, User
 from aftersales.customers import services as customer_services
+from aftersales.customers.models import CustomerTier
 from aftersales.tickets.models import Ticket, TicketType
 from tests.conftest import PASSWORD
 
@@ -145,6 +146,11 @@ def test_administrator_builds_a_type_and_an_agent_files_and_solves_a_ticket(
     tmp_path: Path,
 ) -> None:
     # given
+    if not CustomerTier.objects.filter(is_default=True).exists():
+        # A transactional test before this one flushed the tiers the migrations seed.
+        customer_services.create_tier(
+            actor=admin_user, key="normal", name_zh="普通客户", name_en="Normal", is_default=True
+        )
     line = make_line(code="home", name="Home appliances")
     team = make_team(name="Hotline", line=line)
     make_user("mei", role="agent", scope="teams", teams=[team], display_name="Mei")
