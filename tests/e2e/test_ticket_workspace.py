@@ -16,6 +16,7 @@ import pytest
 from aftersales.accounts.models import BusinessLine, Team, User
 from aftersales.customers import services as customer_services
 from aftersales.customers.models import CustomerTier
+from aftersales.tickets import services
 from aftersales.tickets.models import Ticket, TicketType
 from tests.conftest import PASSWORD
 
@@ -250,3 +251,71 @@ def test_administrator_builds_a_type_and_an_agent_files_and_solves_a_ticket(
         "error: Failed to load resource: the server responded with a status of 422 "
         "(Unprocessable Entity)"
     ]
+
+
+def test_the_inbox_works_from_the_keyboard(
+    live_server: Any,
+    transactional_db: None,
+    admin_user: User,
+    make_line: Callable[..., BusinessLine],
+    make_team: Callable[..., Team],
+    make_user: Callable[..., User],
+    browser_page: Any,
+) -> None:
+    """j/k move, x ticks (the bulk bar counts it), ? shows the help, / goes to the search,
+    o opens the ticket, n turns the box into an internal note."""
+    # given
+    if not CustomerTier.objects.filter(is_default=True).exists():
+        customer_services.create_tier(
+            actor=admin_user, key="normal", name_zh="普通客户", name_en="Normal", is_default=True
+        )
+    line = make_line(code="home", name="Home appliances")
+    team = make_team(name="Hotline", line=line)
+    make_user("mei", role="agent", scope="teams", teams=[team], display_name="Mei")
+    ticket_type = services.create_ticket_type(
+        actor=admin_user, business_line=line, key="repair", name_zh="维修", name_en="Repair"
+    )
+    customer = customer_services.create_customer(
+        actor=admin_user, name="Liu Yang", business_line=line, team=team
+    )
+    older, newer = (
+        services.create_ticket(
+            actor=admin_user,
+            ticket_type=ticket_type,
+            requester=customer,
+            subject=subject,
+            team=team,
+        )
+        for subject in ("Drum noisy", "Door seal leaks")
+    )
+    page, log = browser_page(locale="en-US")
+    _sign_in(page, live_server.url, "mei")
+    page.goto(f"{live_server.url}/tickets/?view=my_teams")
+    # when
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    current = page.locator("tr.is-current").get_attribute("data-ticket")
+    page.keyboard.press("x")
+    count = page.locator("[data-selected-count]").inner_text()
+    page.keyboard.press("?")
+    help_open = page.locator("#shortcut-help").is_visible()
+    page.keyboard.press("Escape")
+    page.keyboard.press("/")
+    focused = page.evaluate("document.activeElement.name")
+    page.keyboard.press("Escape")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("o")
+    page.wait_for_url(f"{live_server.url}/tickets/{newer.number}/")
+    page.keyboard.press("n")
+    kind = page.locator("input[name=visibility]:checked").get_attribute("value")
+    typing_in = page.evaluate("document.activeElement.name")
+    # then
+    assert older.pk != newer.pk
+    assert current == str(newer.pk)
+    assert count == "1 selected"
+    assert help_open is True
+    assert focused == "q"
+    assert (kind, typing_in) == ("internal", "body")
+    assert log.csp_violations() == []
+    assert log.errors() == []
