@@ -1611,7 +1611,7 @@ def test_bulk_changes_report_each_ticket_that_failed(
         "updated": [{"id": ready.pk, "version": 3}],
         "failed": [
             {"id": west.pk, "detail": "Not found."},
-            {"id": unready.pk, "detail": "Fill in resolution_code before moving to Solved."},
+            {"id": unready.pk, "detail": "Fill in Resolution code before moving to Solved."},
         ],
     }
     assert list(Ticket.objects.order_by("pk").values_list("status_category", "version")) == [

@@ -373,7 +373,7 @@ def test_bulk_status_names_tickets_whose_lifecycle_refuses_the_move(
     # then
     assert _messages(response) == [
         "1 ticket has been changed.",
-        f"{without.number} was not changed: Fill in resolution_code before moving to Solved.",
+        f"{without.number} was not changed: Fill in Resolution code before moving to Solved.",
     ]
     assert dict(Ticket.objects.values_list("number", "status_category")) == {
         with_code.number: "solved",

@@ -568,14 +568,7 @@ def update_ticket(
         _note_custom_fields(ticket, values, change)
     if "status" in changes and changes["status"].pk != ticket.status_id:
         target: TicketStatus = changes["status"]
-        lifecycle.check_transition(
-            ticket.ticket_type,
-            ticket.status,
-            target,
-            actor=actor,
-            facts=facts_of(ticket),
-            values=values_of(ticket),
-        )
+        _check_transition(ticket, target, actor)
         change.note("status", ticket.status, target, column="status")
         change.status_changed = True
         _enter_status(ticket, target, now)
@@ -603,6 +596,49 @@ def update_ticket(
     audit.record_change(actor=actor, obj=ticket, before=before)
     _announce(ticket, actor, change)
     return ticket
+
+
+BUILT_IN_LABELS = {
+    "subject": _("Subject"),
+    "description": _("Description"),
+    "team": _("Team"),
+    "assignee": _("Assignee"),
+    "organisation": _("Organisation"),
+    "due_at": _("Due"),
+}
+
+
+def field_label(ticket_type: TicketType, key: str) -> str:
+    """What a person calls a field of this type's tickets: its label in the active language."""
+    if key in BUILT_IN_LABELS:
+        return str(BUILT_IN_LABELS[key])
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    for definition in customfields.definitions_for(TARGET, form_key_of(ticket_type.pk)):
+        if definition.key == key:
+            return definition.label(language)
+    return key
+
+
+def _check_transition(ticket: Ticket, target: TicketStatus, actor: Any) -> None:
+    """The lifecycle's verdict, with a missing field named by its label, not its key."""
+    try:
+        lifecycle.check_transition(
+            ticket.ticket_type,
+            ticket.status,
+            target,
+            actor=actor,
+            facts=facts_of(ticket),
+            values=values_of(ticket),
+        )
+    except DomainError as error:
+        if error.code != "required_field_missing" or error.field is None:
+            raise
+        raise DomainError(
+            "required_field_missing",
+            field=error.field,
+            message=_("Fill in %(field)s before moving to %(to)s."),
+            params={"field": field_label(ticket.ticket_type, error.field), "to": target.name},
+        ) from None
 
 
 def _set(ticket: Ticket, change: _Change, name: str, value: Any) -> None:
