@@ -260,7 +260,7 @@ def test_missing_title_is_a_field_error(
     # then
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"field": "texts.fr", "code": "invalid_language", "detail": "Choose zh-hans or en."}
+        {"field": "texts.fr", "code": "invalid_language", "detail": "请选择 zh-hans 或 en。"}
     ]
     assert Article.objects.count() == 0
 

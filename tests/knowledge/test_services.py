@@ -74,7 +74,8 @@ def test_restore_brings_back_texts_and_drops_a_language_added_later(
         ("zh-hans", "第一版")
     ]
     assert list(article.revisions.values_list("number", "note")) == [
-        (3, "Restored revision 1"),
+        # The note is written in the site's language (Chinese by default).
+        (3, "已恢复修订版本 1"),
         (2, ""),
         (1, ""),
     ]
