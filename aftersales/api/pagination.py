@@ -93,9 +93,13 @@ def paginate(
         if order_field == "pk":
             queryset = queryset.filter(**{f"pk__{compare}": last_pk})
         else:
+            # The first condition is implied by the second; it is there because PostgreSQL
+            # cannot start an index scan at an OR, only at a range: without it a deep page
+            # walks the index from the top and filters every row before the cursor.
             queryset = queryset.filter(
+                Q(**{f"{order_field}__{compare}e": last_value}),
                 Q(**{f"{order_field}__{compare}": last_value})
-                | Q(**{order_field: last_value, f"pk__{compare}": last_pk})
+                | Q(**{order_field: last_value, f"pk__{compare}": last_pk}),
             )
     rows = list(queryset[: size + 1])
     next_cursor = None

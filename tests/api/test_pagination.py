@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from aftersales.accounts.models import User
+from aftersales.api.pagination import paginate
 from tests.api.support import assert_problem, body_of
 from tests.conftest import JsonClient
 
@@ -117,3 +118,32 @@ def test_out_of_range_limit_is_a_422_naming_the_limit(
     # then
     body = assert_problem(response, 422)
     assert [error["field"] for error in body["errors"]] == ["limit"]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_pages_by_a_field_with_ties_see_every_row_once_in_order(
+    admin_user: User, make_user: Callable[..., User], descending: bool
+) -> None:
+    """Rows sharing the sort value are told apart by primary key, in both directions."""
+    # given
+    for number in range(7):
+        make_user(f"tied-{number}", display_name="Same" if number % 3 else "Other")
+    people = User.objects.filter(username__startswith="tied-")
+    sign = "-" if descending else ""
+    expected = list(
+        people.order_by(f"{sign}display_name", f"{sign}pk").values_list("pk", flat=True)
+    )
+    seen: list[int] = []
+    cursor = None
+    # when
+    while True:
+        page = paginate(
+            people, cursor=cursor, limit=2, order_field="display_name", descending=descending
+        )
+        seen += [person.pk for person in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # then
+    assert len(expected) == 7
+    assert seen == expected
