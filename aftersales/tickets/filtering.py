@@ -29,6 +29,8 @@ from django.utils.translation import gettext_lazy as _
 
 from aftersales.accounts import authz
 from aftersales.core.errors import DomainError
+from aftersales.customfields import registry
+from aftersales.customfields.errors import InvalidValue
 from aftersales.customfields.models import FieldDefinition
 from aftersales.tickets.models import Ticket, TicketFollower, TicketStatus, TicketTag
 
@@ -101,6 +103,22 @@ BUILT_IN_VIEWS: tuple[BuiltInView, ...] = (
 BUILT_IN_BY_KEY = {view.key: view for view in BUILT_IN_VIEWS}
 
 
+class CustomFieldValues(list[str]):
+    """The cleaned values of a ``cf.<key>`` filter, and the shapes the field's definitions store
+    (a single value, or a list for multiple choice and cascades).
+
+    On PostgreSQL the condition asks only for the stored shapes: with ``jsonb_path_ops`` both
+    ``{"model": "x"}`` and ``{"model": ["x"]}`` hash to the same GIN key, so asking for both
+    reads every matching row twice, and the planner, expecting almost no list values, misjudges
+    the filter.
+    """
+
+    def __init__(self, values: Iterable[str], *, lists: bool, scalars: bool) -> None:
+        super().__init__(values)
+        self.lists = lists
+        self.scalars = scalars
+
+
 def _invalid(key: str, message: str | Promise, **params: object) -> DomainError:
     return DomainError("invalid_filter", field=key, message=message, params=params or None)
 
@@ -164,20 +182,38 @@ def clean_filters(raw: Mapping[str, Any]) -> dict[str, Any]:
             _raise(key, _("Enter at most %(count)s values."), count=MAX_VALUES)
         if key.startswith(CUSTOM_PREFIX):
             field_key = key.removeprefix(CUSTOM_PREFIX)
-            if (
-                not _FIELD_KEY.fullmatch(field_key)
-                or not FieldDefinition.objects.filter(
-                    target="tickets.ticket", key=field_key
-                ).exists()
-            ):
+            field_types = (
+                set(
+                    FieldDefinition.objects.filter(
+                        target="tickets.ticket", key=field_key
+                    ).values_list("field_type", flat=True)
+                )
+                if _FIELD_KEY.fullmatch(field_key)
+                else set()
+            )
+            if not field_types:
                 _raise(key, _("There is no such ticket field."))
-            cleaned[key] = [str(v) for v in values]
+            # Several ticket types may each define the key, not necessarily with one type.
+            shapes = {_stores_list(field_type) for field_type in field_types}
+            cleaned[key] = CustomFieldValues(
+                [str(v) for v in values],
+                lists=True in shapes or None in shapes,
+                scalars=False in shapes or None in shapes,
+            )
             continue
         kind = FILTERS.get(key)
         if kind is None:
             _raise(key, _("Tickets cannot be filtered by this."))
         cleaned[key] = _clean_value(key, kind, values)
     return cleaned
+
+
+def _stores_list(field_type: str) -> bool | None:
+    """Whether values of this field type are lists; None for a type no longer registered."""
+    try:
+        return registry.get(field_type).is_multiple
+    except InvalidValue:
+        return None
 
 
 def _clean_value(key: str, kind: str | None, values: list[Any]) -> Any:
@@ -246,12 +282,16 @@ def _custom_field_condition(key: str, values: list[str]) -> Q:
     multiple choice and cascade, contains one of them)."""
     condition = Q(pk__in=[])
     if connection.vendor == "postgresql":
+        # Values cleaned by clean_filters know the stored shape; others may be either.
+        lists = getattr(values, "lists", True)
+        scalars = getattr(values, "scalars", True)
         for value in values:
             typed: Any = int(value) if value.isdigit() else value
-            condition |= Q(custom_fields__contains={key: typed})
-            condition |= Q(custom_fields__contains={key: [typed]})
-            if typed != value:
-                condition |= Q(custom_fields__contains={key: value})
+            for candidate in (typed, value) if typed != value else (value,):
+                if scalars:
+                    condition |= Q(custom_fields__contains={key: candidate})
+                if lists:
+                    condition |= Q(custom_fields__contains={key: [candidate]})
         return condition
     path = f'$."{key}"'
     placeholders = ", ".join(["%s"] * len(values))

@@ -11,7 +11,7 @@ import pytest
 from aftersales.core.errors import DomainError
 from aftersales.customfields import services as customfields
 from aftersales.tickets import filtering, selectors, services
-from aftersales.tickets.models import Ticket, form_key_of
+from aftersales.tickets.models import Ticket, TicketType, form_key_of
 
 MakeTicket = Callable[..., Ticket]
 
@@ -105,3 +105,40 @@ def test_a_capped_count_says_when_there_are_more(
     assert filtering.capped_count(Ticket.objects.all(), cap=3) == (3, False)
     services.take_ticket(actor=desk["insider"], ticket=Ticket.objects.first())  # type: ignore[arg-type]
     assert filtering.capped_count(Ticket.objects.filter(assignee__isnull=False)) == (1, False)
+
+
+def test_a_key_stored_as_a_value_in_one_type_and_a_list_in_another_is_found_in_both(
+    desk: dict[str, Any], make_ticket: MakeTicket, make_type: Callable[..., TicketType]
+) -> None:
+    """The condition asks for the shapes the key's definitions store, all of them."""
+    # given
+    install = make_type(line=desk["line_a"], key="install")
+    customfields.create_definition(
+        actor=desk["admin"],
+        target="tickets.ticket",
+        subtarget=form_key_of(install.pk),
+        key="resolution_code",
+        field_type="multi_choice",
+        label_en="Resolution codes",
+        config={"options": [{"key": "fixed"}, {"key": "moved"}]},
+    )
+    single = make_ticket(custom_fields={"resolution_code": "fixed"})
+    listed = make_ticket(ticket_type=install, custom_fields={"resolution_code": ["fixed"]})
+    make_ticket(ticket_type=install, custom_fields={"resolution_code": ["moved"]})
+    # when
+    cleaned = filtering.clean_filters({"cf.resolution_code": ["fixed"]})
+    # then
+    values = cleaned["cf.resolution_code"]
+    assert (list(values), values.lists, values.scalars) == (["fixed"], True, True)
+    assert _numbers(desk["manager"], {"cf.resolution_code": ["fixed"]}) == sorted(
+        [single.number, listed.number]
+    )
+
+
+def test_a_single_value_field_is_asked_for_as_a_single_value(
+    db: None, desk: dict[str, Any]
+) -> None:
+    # when
+    values = filtering.clean_filters({"cf.resolution_code": ["fixed"]})["cf.resolution_code"]
+    # then
+    assert (list(values), values.lists, values.scalars) == (["fixed"], False, True)
