@@ -213,6 +213,38 @@ def restrict(
     return queryset.filter(condition)
 
 
+def drop_restriction(
+    queryset: models.QuerySet[M], user: Any, codename: str | None = None
+) -> models.QuerySet[M]:
+    """``queryset`` without the condition :func:`restrict` added for ``user`` and ``codename``.
+
+    Only for a caller that has narrowed the rows since to a part of the scope, e.g. to the
+    user's own teams for a "my teams" grant: the scope condition then changes no row, but
+    PostgreSQL multiplies its estimate with the narrowing one (it cannot see that one implies
+    the other) and picks a plan for a few rows that meets thousands. The condition is found by
+    equality with the one :func:`restrict` builds now; when it is not there (another codename,
+    a subquery rule, a changed grant), the queryset is returned unchanged, still correct.
+    """
+    model = queryset.model
+    scope = scope_for(user, codename or view_codename(model))
+    rule = _SCOPE_RULES.get(model)
+    if scope is None or rule is None or rule.many:
+        return queryset
+    condition = scope_filter(user, model, scope)
+    if condition is None:
+        return queryset
+    added = model._default_manager.filter(condition).query.where.children
+    narrowed = queryset.all()
+    where = narrowed.query.where
+    if where.connector != "AND" or where.negated or len(added) != 1:
+        return queryset
+    kept = [child for child in where.children if child != added[0]]
+    if len(kept) != len(where.children) - 1:
+        return queryset
+    where.children = kept
+    return narrowed
+
+
 # --- Fields ----------------------------------------------------------------------------------
 
 

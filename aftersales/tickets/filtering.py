@@ -9,6 +9,10 @@ too (:data:`BUILT_IN_VIEWS`).
 Custom fields filter as ``cf.<key>``: on PostgreSQL through JSON containment (served by the GIN
 index on ``custom_fields``), on SQLite through ``json_extract``/``json_each``. See
 ``docs/adr/0003-custom-field-storage.md`` for why values live in one JSON column.
+
+A filter that keeps the rows inside the viewer's scope on its own ("my teams' open tickets" for
+a "my teams" grant, "mine" for anyone) drops the scope condition the selector added: see
+:func:`aftersales.accounts.authz.drop_restriction` for why that matters on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from aftersales.customfields import registry
 from aftersales.customfields.errors import InvalidValue
 from aftersales.customfields.models import FieldDefinition
 from aftersales.tickets.models import Ticket, TicketFollower, TicketStatus, TicketTag
+from aftersales.tickets.permissions import VIEW_TICKET
 
 Category = TicketStatus.Category
 UNSOLVED = (Category.NEW, Category.OPEN, Category.PENDING_CUSTOMER, Category.PENDING_INTERNAL)
@@ -306,10 +311,37 @@ def _custom_field_condition(key: str, values: list[str]) -> Q:
     return Q(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
 
 
+def _within_scope(filters: Mapping[str, Any], viewer: Any) -> bool:
+    """Whether ``filters`` alone keep every row inside the viewer's scope for viewing tickets
+    (the scope rule: assignee or creator, else the team, else the business line)."""
+    if viewer is None or not viewer.is_authenticated:
+        return False
+    scope = authz.scope_for(viewer, VIEW_TICKET)
+    if scope is None or scope == authz.Scope.ALL:
+        return False  # nothing to drop
+    rank = authz.SCOPE_RANK[scope]
+    assignees = filters.get("assignee") or []
+    if assignees and all(value in ("me", viewer.pk) for value in assignees):
+        return True
+    teams = filters.get("team") or []
+    if teams and rank >= authz.SCOPE_RANK[authz.Scope.TEAMS]:
+        own_teams = set(authz.team_ids(viewer))
+        if all(value == "mine" or value in own_teams for value in teams):
+            return True
+    lines = filters.get("business_line") or []
+    return bool(
+        lines
+        and rank >= authz.SCOPE_RANK[authz.Scope.BUSINESS_LINES]
+        and set(lines) <= set(authz.business_line_ids(viewer))
+    )
+
+
 def apply_filters(
     queryset: QuerySet[Ticket], filters: Mapping[str, Any], viewer: Any
 ) -> QuerySet[Ticket]:
     """Narrow an already scoped queryset by cleaned filters."""
+    if _within_scope(filters, viewer):
+        queryset = authz.drop_restriction(queryset, viewer, VIEW_TICKET)
     for key, value in filters.items():
         if key.startswith(CUSTOM_PREFIX):
             queryset = queryset.filter(

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from aftersales.accounts import services as accounts
+from aftersales.accounts.models import User
 from aftersales.core.errors import DomainError
 from aftersales.customfields import services as customfields
 from aftersales.tickets import filtering, selectors, services
@@ -142,3 +144,58 @@ def test_a_single_value_field_is_asked_for_as_a_single_value(
     values = filtering.clean_filters({"cf.resolution_code": ["fixed"]})["cf.resolution_code"]
     # then
     assert (list(values), values.lists, values.scalars) == (["fixed"], False, True)
+
+
+def test_a_view_inside_the_scope_drops_the_scope_condition_and_keeps_the_rows(
+    desk: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    """My teams' tickets for a "my teams" agent need no "assignee or creator or team" test;
+    PostgreSQL would only misjudge the rows with it."""
+    # given
+    insider = desk["insider"]
+    in_team = make_ticket()
+    make_ticket(team=None, assignee=None)
+    views = filtering.BUILT_IN_BY_KEY
+    # when
+    filters = filtering.clean_filters(views["my_teams"].filters)
+    queryset = filtering.apply_filters(selectors.tickets_visible_to(insider), filters, insider)
+    # then
+    assert "created_by_id" not in str(queryset.query).split(" WHERE ")[1]
+    assert list(queryset.values_list("number", flat=True)) == [in_team.number]
+
+
+def test_a_view_wider_than_an_own_scope_keeps_the_scope_condition(
+    desk: dict[str, Any], make_ticket: MakeTicket, make_user: Callable[..., User]
+) -> None:
+    """An agent who sees only their own tickets asks for their team's: they get their own."""
+    # given
+    loner = make_user("loner", role="agent", scope="own", teams=[desk["team_a"]])
+    own = make_ticket(assignee=loner)
+    make_ticket()
+    # when
+    numbers = _numbers(loner, filtering.BUILT_IN_BY_KEY["my_teams"].filters)
+    # then
+    assert numbers == [own.number]
+
+
+def test_a_narrower_condition_for_another_permission_is_kept(
+    desk: dict[str, Any], make_ticket: MakeTicket, make_user: Callable[..., User]
+) -> None:
+    """Exporting at "own" while viewing at "my teams": my teams' tickets to export are still
+    only the agent's own; only the viewing condition could have been left out."""
+    # given
+    exporter = accounts.create_role(
+        actor=desk["admin"], key="exporter", name="Exporter", permissions=["tickets.export_ticket"]
+    )
+    agent = make_user("exporting-agent", role="agent", scope="teams", teams=[desk["team_a"]])
+    accounts.grant_role(actor=desk["admin"], user=agent, role=exporter, scope="own")
+    own = make_ticket(assignee=agent)
+    make_ticket()
+    filters = filtering.clean_filters(filtering.BUILT_IN_BY_KEY["my_teams"].filters)
+    # when
+    visible = selectors.tickets_visible_to(agent, "tickets.export_ticket")
+    numbers = list(
+        filtering.apply_filters(visible, filters, agent).values_list("number", flat=True)
+    )
+    # then
+    assert numbers == [own.number]
