@@ -379,6 +379,21 @@ class Ticket(models.Model):
                 fields=["team", "status_category", "-updated_at", "-id"],
                 name="ticket_team_inbox_idx",
             ),
+            # "My teams' open tickets": one team's unsolved tickets in keyset order, so a page
+            # is a walk of a few entries even when a custom-field filter drops most of them
+            # (measured in docs/adr/0003-custom-field-storage.md).
+            models.Index(
+                fields=["team", "-updated_at", "-id"],
+                condition=Q(
+                    status_category__in=[
+                        TicketStatus.Category.NEW,
+                        TicketStatus.Category.OPEN,
+                        TicketStatus.Category.PENDING_CUSTOMER,
+                        TicketStatus.Category.PENDING_INTERNAL,
+                    ]
+                ),
+                name="ticket_team_open_idx",
+            ),
             models.Index(
                 fields=["business_line", "status_category", "-updated_at", "-id"],
                 name="ticket_line_inbox_idx",
