@@ -9,7 +9,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
-WELCOME_ZH = "欢迎，Mei"  # noqa: RUF001 - Chinese text takes the full-width comma
+WELCOME_ZH = "欢迎，Mei"
 
 
 def sign_in(page, base_url: str, username: str) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,6 @@ from aftersales.core.errors import (
     Conflict,
     DomainError,
     NotFound,
-    PermissionDenied,
     PreconditionFailed,
 )
 from aftersales.customers import services as customer_services
