@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from aftersales.tickets.models import TicketNumberSequence, TicketType
@@ -34,17 +33,30 @@ def next_number(ticket_type: TicketType) -> str:
     """
     prefix = prefix_of(ticket_type)
     period = timezone.localtime().strftime("%Y%m")
-    updated = TicketNumberSequence.objects.filter(prefix=prefix, period=period).update(
-        last_value=F("last_value") + 1
-    )
-    if not updated:
+    value = _draw(prefix, period)
+    if value is None:
         try:
             with transaction.atomic():
                 TicketNumberSequence.objects.create(prefix=prefix, period=period, last_value=1)
+            value = 1
         except IntegrityError:
             # Someone created this month's row a moment ago: draw from it instead.
-            TicketNumberSequence.objects.filter(prefix=prefix, period=period).update(
-                last_value=F("last_value") + 1
-            )
-    value = TicketNumberSequence.objects.get(prefix=prefix, period=period).last_value
+            value = _draw(prefix, period)
+    if value is None:
+        raise RuntimeError(f"No number sequence row for {prefix}-{period}.")
     return f"{prefix}-{period}-{value:0{DIGITS}d}"
+
+
+def _draw(prefix: str, period: str) -> int | None:
+    """Add one to the month's row and return the new value, in one statement: the row stays
+    locked until the creating transaction ends, so every query after this one holds up the
+    next ticket of the prefix. None when the month has no row yet."""
+    table = connection.ops.quote_name(TicketNumberSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_value = last_value + 1"  # noqa: S608 (a model's table)
+            " WHERE prefix = %s AND period = %s RETURNING last_value",
+            [prefix, period],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
