@@ -111,10 +111,13 @@ def mebibytes(rss: int) -> str:
     return f"{rss / 2**20:.1f} MB"
 
 
-def summary(values: list[float]) -> str:
+def summary(values: list[float], digits: int = 0) -> str:
+    def show(value: float) -> str:
+        return f"{value:.{digits}f}"
+
     return (
-        f"median {statistics.median(values):.0f}, min {min(values):.0f}, max {max(values):.0f}"
-        f" ({', '.join(f'{v:.0f}' for v in values)})"
+        f"median {show(statistics.median(values))}, min {show(min(values))},"
+        f" max {show(max(values))} ({', '.join(show(v) for v in values)})"
     )
 
 
