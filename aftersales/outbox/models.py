@@ -23,6 +23,8 @@ class OutboxEvent(models.Model):
     object_id = models.CharField(max_length=64, blank=True)
     actor_id = models.BigIntegerField(null=True, blank=True)
     payload = models.JSONField(default=dict)
+    # Why it happened, when a reaction to another event caused it (see services.caused_by).
+    cause = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

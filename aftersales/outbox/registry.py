@@ -20,6 +20,9 @@ class Subscriber:
     # only writes to the database takes effect exactly once. Handlers calling out (HTTP, SMTP)
     # set this False and must be idempotent on event.id themselves.
     transactional: bool = True
+    # Deliver in the emitting process right after the commit, before the request or job goes
+    # on; the worker only picks the delivery up if that attempt fails or the process dies.
+    eager: bool = False
 
     def wants(self, topic: str) -> bool:
         return any(fnmatch.fnmatchcase(topic, pattern) for pattern in self.topics)
@@ -34,8 +37,9 @@ def register_subscriber(
     handler: Callable[[OutboxEvent], None],
     *,
     transactional: bool = True,
+    eager: bool = False,
 ) -> None:
-    _SUBSCRIBERS[key] = Subscriber(key, topics, handler, transactional)
+    _SUBSCRIBERS[key] = Subscriber(key, topics, handler, transactional, eager)
 
 
 def unregister_subscriber(key: str) -> None:

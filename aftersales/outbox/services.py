@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +24,28 @@ logger = logging.getLogger(__name__)
 
 Status = EventDelivery.Status
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+_cause: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "aftersales_outbox_cause", default=None
+)
+
+
+@contextmanager
+def caused_by(cause: dict[str, Any]) -> Iterator[None]:
+    """Stamp every event emitted inside the block with ``cause``.
+
+    A subscriber that reacts to an event by changing things (the rule engine) records why, so
+    the events its changes raise carry the chain they belong to and the reaction can stop.
+    """
+    token = _cause.set(cause)
+    try:
+        yield
+    finally:
+        _cause.reset(token)
+
+
+def current_cause() -> dict[str, Any] | None:
+    return _cause.get()
 
 
 def emit(
@@ -45,13 +70,15 @@ def emit(
             if actor is not None and getattr(actor, "is_authenticated", False)
             else None,
             payload=payload or {},
+            cause=_cause.get() or {},
         )
         subscribers = registry.subscribers_for(topic)
         if subscribers:
             now = timezone.now()
             # enqueued_at == next_attempt_at: "enqueued for the attempt that is due", so the
-            # sweep leaves it alone unless the task is lost (see requeue_due_deliveries).
-            EventDelivery.objects.bulk_create(
+            # sweep leaves it alone unless the task is lost (see requeue_due_deliveries). An
+            # eager delivery counts as enqueued with the process that emits it.
+            deliveries = EventDelivery.objects.bulk_create(
                 [
                     EventDelivery(
                         event=event, subscriber=s.key, next_attempt_at=now, enqueued_at=now
@@ -59,8 +86,29 @@ def emit(
                     for s in subscribers
                 ]
             )
-            transaction.on_commit(lambda: _enqueue(event.pk))
+            eager = [d.pk for d, s in zip(deliveries, subscribers, strict=True) if s.eager]
+            if eager:
+                transaction.on_commit(lambda: deliver_now(eager))
+            if len(eager) < len(subscribers):
+                transaction.on_commit(lambda: _enqueue(event.pk))
     return event
+
+
+def deliver_now(delivery_ids: list[Any]) -> None:
+    """Deliver eager subscribers' copies in this process, just after the emitting commit.
+
+    A failure leaves the delivery to the retry schedule; a process that dies here leaves it
+    pending, and the sweep hands it to a worker once its lease would have run out.
+    """
+    if not delivery_ids or delivery_ids[0] is None:
+        # bulk_create returned no keys (a backend without RETURNING): let the worker do it.
+        return
+    for delivery_id in delivery_ids:
+        try:
+            if claim(delivery_id):
+                deliver(delivery_id)
+        except Exception:
+            logger.exception("Eager delivery %s failed; the sweep will retry it", delivery_id)
 
 
 def _enqueue(event_id: Any) -> None:

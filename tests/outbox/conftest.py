@@ -15,7 +15,7 @@ Handler = Callable[[OutboxEvent], None]
 
 @pytest.fixture
 def subscribe() -> Iterator[Callable[..., str]]:
-    """subscribe(key, handler, topics=("test.*",), transactional=True) → key; removed after."""
+    """subscribe(key, handler, topics=("test.*",), transactional=True, eager=False) → key."""
     keys: list[str] = []
 
     def add(
@@ -24,8 +24,9 @@ def subscribe() -> Iterator[Callable[..., str]]:
         topics: tuple[str, ...] = ("test.*",),
         *,
         transactional: bool = True,
+        eager: bool = False,
     ) -> str:
-        registry.register_subscriber(key, topics, handler, transactional=transactional)
+        registry.register_subscriber(key, topics, handler, transactional=transactional, eager=eager)
         keys.append(key)
         return key
 
