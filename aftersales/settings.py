@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "aftersales.tickets",
     "aftersales.sla",
     "aftersales.knowledge",
+    "aftersales.automation",
+    "aftersales.notifications",
     "aftersales.api",
     "aftersales.web",
     *env_list("AFTERSALES_EXTRA_APPS", []),
