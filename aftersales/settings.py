@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "aftersales.tickets",
     "aftersales.sla",
     "aftersales.knowledge",
+    "aftersales.conditions",
     "aftersales.automation",
     "aftersales.notifications",
     "aftersales.api",
