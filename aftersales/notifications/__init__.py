@@ -1,0 +1,1 @@
+"""Notifications: templates per event and channel, recipients' preferences, durable deliveries."""

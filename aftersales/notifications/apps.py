@@ -1,0 +1,51 @@
+from datetime import timedelta
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class NotificationsConfig(AppConfig):
+    name = "aftersales.notifications"
+    label = "notifications"
+    verbose_name = _("Notifications")
+
+    def ready(self) -> None:
+        from aftersales.accounts import catalog
+        from aftersales.notifications import conf, delivery
+        from aftersales.outbox.registry import register_subscriber
+        from aftersales.outbox.scheduler import register_periodic
+
+        catalog.register_object_type(
+            "notifications",
+            "notificationtemplate",
+            _("Notification templates"),
+            actions=("view", "add", "change", "delete"),
+        )
+        catalog.register_permission(
+            "notifications.view_delivery", _("Read the delivery log"), _("Notifications")
+        )
+        catalog.register_permission(
+            "notifications.configure_channels",
+            _("Configure SMS, group robots and default notifications"),
+            _("Notifications"),
+        )
+        register_subscriber(
+            "notifications.send",
+            ("notification.created",),
+            delivery.on_notification_created,
+            transactional=False,
+        )
+        register_periodic(
+            "notifications.send_due",
+            every=timedelta(seconds=conf.retry_seconds()),
+            function=delivery.send_due,
+        )
+        post_migrate.connect(_sync_defaults, sender=self)
+
+
+def _sync_defaults(**kwargs: object) -> None:
+    # Seeding configuration after migrate, like the predefined roles; not a business reaction.
+    from aftersales.notifications.defaults import sync_default_templates
+
+    sync_default_templates()
