@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "aftersales.sla",
     "aftersales.knowledge",
     "aftersales.conditions",
+    "aftersales.routing",
     "aftersales.automation",
     "aftersales.notifications",
     "aftersales.api",
