@@ -112,6 +112,7 @@ PREDEFINED_ROLES: dict[str, PredefinedRole] = {
                 "fieldservice.*",
                 "returns.*",
                 "knowledge.*",
+                "routing.*",
             ),
         ),
         PredefinedRole(
@@ -133,6 +134,11 @@ PREDEFINED_ROLES: dict[str, PredefinedRole] = {
                 "tickets.merge_ticket",
                 "knowledge.view_*",
                 "assets.view_*",
+                "routing.view_agentprofile",
+                "routing.view_teamrouting",
+                "routing.set_own_availability",
+                "routing.get_next_ticket",
+                "routing.view_queue",
             ),
         ),
         PredefinedRole(
@@ -152,6 +158,11 @@ PREDEFINED_ROLES: dict[str, PredefinedRole] = {
                 "tickets.merge_ticket",
                 "knowledge.*",
                 "assets.view_*",
+                "routing.view_agentprofile",
+                "routing.view_teamrouting",
+                "routing.set_own_availability",
+                "routing.get_next_ticket",
+                "routing.view_queue",
             ),
         ),
         PredefinedRole(
@@ -169,6 +180,7 @@ PREDEFINED_ROLES: dict[str, PredefinedRole] = {
                 "inventory.add_requisition",
                 "assets.view_*",
                 "knowledge.view_*",
+                "routing.set_own_availability",
             ),
         ),
         PredefinedRole(
