@@ -402,6 +402,9 @@ class Ticket(models.Model):
             models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
             models.Index(fields=["status_category", "solved_at"], name="ticket_solved_idx"),
+            # Time-based automations find tickets whose clock crossed a threshold by range.
+            models.Index(fields=["status_changed_at"], name="ticket_status_changed_idx"),
+            models.Index(fields=["due_at"], name="ticket_due_idx"),
         ]
 
     def __str__(self) -> str:

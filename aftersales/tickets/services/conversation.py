@@ -90,6 +90,8 @@ def _check_author(
     actor: Any, ticket: Ticket, is_public: bool, author_customer: Customer | None
 ) -> bool:
     """Whether the message comes from the customer side; raises if the actor may not write."""
+    if actor is None and author_customer is None:
+        return False  # the system writes (a rule's reply or note)
     if author_customer is not None:
         # A channel (mail, WeChat…) writes for a customer without a login: the system acts.
         if actor is not None and not authz.has_permission(actor, REPLY_TICKET, ticket):
@@ -171,7 +173,7 @@ def add_comment(
         reopened = ticket_services.reopen_for_customer(ticket, now)
         if reopened and ticket.status_id != old_status:
             update += ["status", "status_category", "status_changed_at", "solved_at", "closed_at"]
-    elif comment.is_public:
+    elif comment.is_public and person is not None:  # a rule's auto-reply is no response
         ticket.last_agent_reply_at = now
         update.append("last_agent_reply_at")
         if ticket.first_response_at is None:

@@ -238,18 +238,24 @@ def render_macro(*, macro: Macro, ticket: Ticket, actor: Any) -> str:
     only the custom fields customers may see. Callers fetch ``ticket`` through
     :func:`~aftersales.tickets.selectors.tickets_visible_to`.
     """
-    if not macro.body.strip():
-        return ""
     audience: customfields.Audience = (
         "customer" if macro.reply_kind == Macro.ReplyKind.PUBLIC else "staff"
     )
+    return render_text(macro.body, ticket=ticket, actor=actor, audience=audience)
+
+
+def render_text(body: str, *, ticket: Ticket, actor: Any, audience: customfields.Audience) -> str:
+    """A message template (checked by :func:`check_macro_body`) filled in for ``ticket``, as
+    sanitised HTML; ``audience`` decides which custom fields placeholders may show."""
+    if not body.strip():
+        return ""
     context = _Context(ticket=ticket, actor=actor, audience=audience)
 
     def substitute(match: re.Match[str]) -> str:
         value = _value_of(match.group(1).strip(), context)
         return match.group(0) if value is None else html.escape(value)
 
-    markup = richtext.clean_input(macro.body)
+    markup = richtext.clean_input(body)
     # Sanitised again: a value placed in an attribute (a link's href) must not survive as
     # something the sanitiser would have refused.
     return richtext.sanitise(_PLACEHOLDER.sub(substitute, markup))

@@ -304,6 +304,7 @@ def event_payload(ticket: Ticket, **extra: Any) -> dict[str, Any]:
     return {
         "ticket_id": ticket.pk,
         "number": ticket.number,
+        "version": ticket.version,
         "business_line_id": ticket.business_line_id,
         "ticket_type_id": ticket.ticket_type_id,
         "status_id": ticket.status_id,
