@@ -11,8 +11,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from aftersales.accounts import catalog
+        from aftersales.accounts import authz, catalog
         from aftersales.notifications import conf, delivery
+        from aftersales.notifications.models import Notification
         from aftersales.outbox.registry import register_subscriber
         from aftersales.outbox.scheduler import register_periodic
 
@@ -29,6 +30,13 @@ class NotificationsConfig(AppConfig):
             "notifications.configure_channels",
             _("Configure SMS, group robots and default notifications"),
             _("Notifications"),
+        )
+        # The delivery log of a notification belongs to its ticket's team and line.
+        authz.register_scope(
+            Notification,
+            authz.ScopeRule(
+                owner="recipient_user", team="ticket__team", business_line="ticket__business_line"
+            ),
         )
         register_subscriber(
             "notifications.send",

@@ -516,7 +516,7 @@ _TEMPLATE_FIELDS = ("key", "name", "event", "audience", "content", "is_active")
 
 
 def _template_snapshot(template: NotificationTemplate) -> dict[str, Any]:
-    return {name: getattr(template, name) for name in _TEMPLATE_FIELDS}
+    return audit.snapshot(template, fields=_TEMPLATE_FIELDS)
 
 
 def _clean_name(value: Any) -> str:
@@ -612,7 +612,7 @@ def update_template(
     locked = NotificationTemplate.objects.select_for_update().get(pk=template.pk)
     if expected_version is not None and locked.version != expected_version:
         raise PreconditionFailed("stale_version")
-    before = _template_snapshot(locked)
+    before = audit.snapshot(locked)
     unknown = [name for name in changes if name not in _TEMPLATE_FIELDS]
     if unknown:
         raise DomainError(
@@ -636,7 +636,7 @@ def update_template(
         changes.get("content", locked.content),
         for_customers=locked.audience == NotificationTemplate.Audience.CUSTOMER,
     )
-    if _template_snapshot(locked) == before:
+    if audit.snapshot(locked) == before:
         return locked
     locked.version = F("version") + 1
     locked.updated_at = timezone.now()
