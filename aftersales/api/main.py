@@ -127,6 +127,7 @@ def _mount() -> None:
     api.add_router("/", "aftersales.tickets.macro_api.router")
     api.add_router("/", "aftersales.tickets.ticket_api.router")
     api.add_router("/", "aftersales.sla.api.router")
+    api.add_router("/routing", "aftersales.routing.api.router")
     api.add_router("/", "aftersales.notifications.api.router")
     api.add_router("/", "aftersales.automation.api.router")
 
