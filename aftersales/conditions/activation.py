@@ -198,9 +198,11 @@ def now_facts(moment: datetime, line_id: int | None) -> dict[str, Any]:
 
 def ticket_facts(ticket: Any, tags: list[str]) -> dict[str, Any]:
     """``ticket.*`` of one ticket."""
+    from aftersales.core.richtext import to_plain_text
     from aftersales.tickets.services.tickets import PRIORITY_KEYS
 
-    subject, description = ticket.subject or "", ticket.description or ""
+    # The description is sanitised HTML; conditions read its words.
+    subject, description = ticket.subject or "", to_plain_text(ticket.description or "")
     custom = {
         str(key): _plain(value)
         for key, value in (ticket.custom_fields or {}).items()
