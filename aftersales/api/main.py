@@ -130,6 +130,7 @@ def _mount() -> None:
     api.add_router("/routing", "aftersales.routing.api.router")
     api.add_router("/", "aftersales.notifications.api.router")
     api.add_router("/", "aftersales.automation.api.router")
+    api.add_router("/", "aftersales.conditions.api.router")
 
 
 _mount()
