@@ -1,0 +1,155 @@
+"""Pages: the bell and its list, mark read, preferences, templates, the delivery log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aftersales.accounts.models import User
+from aftersales.notifications import services
+from aftersales.notifications.models import Notification, NotificationTemplate
+from aftersales.tickets.models import Ticket
+from tests.conftest import JsonClient
+
+pytestmark = pytest.mark.django_db
+
+Client = Callable[[User], JsonClient]
+
+
+def _assign(ticket: Ticket, template: NotificationTemplate) -> Notification:
+    [notification] = services.notify_ticket(
+        ticket=ticket, audiences=["assignee"], template=template
+    )
+    assert isinstance(notification, Notification)
+    return notification
+
+
+def test_bell_shows_the_unread_count_on_every_page(
+    desk: dict[str, Any],
+    make_ticket: Callable[..., Ticket],
+    templates: dict[str, Any],
+    login_client: Client,
+) -> None:
+    ticket = make_ticket(assignee=desk["insider"])
+    _assign(ticket, templates["ticket-assigned"])
+    _assign(ticket, templates["mentioned"])
+    page = login_client(desk["insider"]).get("/").content.decode()
+    assert 'data-testid="notification-bell"' in page
+    assert 'data-testid="unread-badge">2</span>' in page
+    other = login_client(desk["colleague"]).get("/").content.decode()
+    assert 'data-testid="notification-bell"' in other
+    assert 'data-testid="unread-badge"' not in other
+
+
+def test_list_shows_only_own_notifications_and_marks_read(
+    desk: dict[str, Any],
+    make_ticket: Callable[..., Ticket],
+    templates: dict[str, Any],
+    login_client: Client,
+) -> None:
+    ticket = make_ticket(assignee=desk["insider"])
+    notification = _assign(ticket, templates["ticket-assigned"])
+    insider = login_client(desk["insider"])
+    page = insider.get("/notifications/").content.decode()
+    assert f"工单 {ticket.number} 已分配给您" in page
+    assert (
+        f"notification-{notification.pk}"
+        not in login_client(desk["colleague"]).get("/notifications/").content.decode()
+    )
+    # Someone else cannot mark it read.
+    assert (
+        login_client(desk["colleague"]).post(f"/notifications/{notification.pk}/read/").status_code
+        == 404
+    )
+    notification.refresh_from_db()
+    assert notification.read_at is None
+    # Opening it marks it read and leads to the ticket.
+    response = insider.post(f"/notifications/{notification.pk}/read/", {"open": "1"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/tickets/{ticket.number}/"
+    notification.refresh_from_db()
+    assert notification.read_at is not None
+
+
+def test_mark_all_read_page(
+    desk: dict[str, Any],
+    make_ticket: Callable[..., Ticket],
+    templates: dict[str, Any],
+    login_client: Client,
+) -> None:
+    ticket = make_ticket(assignee=desk["insider"])
+    _assign(ticket, templates["ticket-assigned"])
+    _assign(ticket, templates["mentioned"])
+    client = login_client(desk["insider"])
+    assert client.post("/notifications/read-all/").status_code == 302
+    assert 'data-testid="unread-badge"' not in client.get("/").content.decode()
+
+
+def test_preferences_page_saves_choices(desk: dict[str, Any], login_client: Client) -> None:
+    client = login_client(desk["insider"])
+    page = client.get("/notifications/preferences/").content.decode()
+    assert 'name="ticket_assigned__email" aria-label' in page
+    response = client.post(
+        "/notifications/preferences/", {"ticket_assigned__in_app": "on", "mentioned__sms": "on"}
+    )
+    assert response.status_code == 302
+    matrix = client.get("/api/v1/notification-preferences").json()
+    assert matrix["ticket_assigned"] == {"in_app": True, "email": False, "sms": False}
+    assert matrix["mentioned"] == {"in_app": False, "email": False, "sms": True}
+
+
+def test_template_pages_need_the_permission(
+    desk: dict[str, Any], templates: dict[str, Any], login_client: Client
+) -> None:
+    template = templates["mentioned"]
+    agent = login_client(desk["insider"])
+    assert agent.get("/notifications/settings/templates/").status_code == 403
+    assert agent.get(f"/notifications/settings/templates/{template.pk}/").status_code == 403
+    manager = login_client(desk["manager"])
+    assert manager.get("/notifications/settings/templates/").status_code == 200
+    assert manager.get(f"/notifications/settings/templates/{template.pk}/").status_code == 403
+
+
+def test_template_form_shows_an_unknown_placeholder_next_to_its_field(
+    desk: dict[str, Any], templates: dict[str, Any], login_client: Client
+) -> None:
+    template = templates["mentioned"]
+    client = login_client(desk["admin"])
+    url = f"/notifications/settings/templates/{template.pk}/"
+    form = client.get(url).context["form"]
+    data = {name: value for name, value in form.initial.items() if value not in (None, False)}
+    data["is_active"] = "on"
+    data["email__en__body"] = "Hello {{ customer.secret }}"
+    data["version"] = str(template.version)
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert response.context["form"].errors["email__en__body"] == [
+        "未知的占位符 {{ customer.secret }}。"
+    ]
+    template.refresh_from_db()
+    assert template.version == 1
+    # A valid change is saved.
+    data["email__en__body"] = "Hello {{ recipient.name }}"
+    assert client.post(url, data).status_code == 302
+    template.refresh_from_db()
+    assert (template.version, template.content["email"]["en"]["body"]) == (
+        2,
+        "Hello {{ recipient.name }}",
+    )
+
+
+def test_delivery_log_page_follows_scope(
+    desk: dict[str, Any],
+    make_ticket: Callable[..., Ticket],
+    templates: dict[str, Any],
+    login_client: Client,
+) -> None:
+    ticket = make_ticket(assignee=desk["insider"])
+    notification = _assign(ticket, templates["ticket-assigned"])
+    url = f"/notifications/{notification.pk}/log/"
+    page = login_client(desk["admin"]).get(url)
+    assert page.status_code == 200
+    assert 'data-testid="delivery-in_app"' in page.content.decode()
+    assert login_client(desk["insider"]).get(url).status_code == 403
