@@ -26,6 +26,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Customers"), "customers:customer_list", "customers.view_customer", _("Workspace")),
     NavItem(_("Knowledge"), "knowledge:article_list", "knowledge.view_article", _("Workspace")),
     NavItem(_("Macros"), "tickets:macro_list", "tickets.view_ticket", _("Workspace")),
+    NavItem(_("Queues"), "routing:queue_list", "routing.view_queue", _("Workspace")),
     NavItem(_("Users"), "accounts:user_list", "accounts.view_user", _("Settings")),
     NavItem(_("Teams"), "accounts:team_list", "accounts.view_team", _("Settings")),
     NavItem(
@@ -43,6 +44,13 @@ NAV_ITEMS: list[NavItem] = [
     ),
     NavItem(_("Ticket types"), "tickets:type_list", "tickets.view_tickettype", _("Settings")),
     NavItem(_("Calendars"), "sla:calendar_list", "sla.view_calendar", _("Settings")),
+    NavItem(_("Routing"), "routing:settings", "routing.view_teamrouting", _("Settings")),
+    NavItem(
+        _("Notification templates"),
+        "notifications:template_list",
+        "notifications.view_notificationtemplate",
+        _("Settings"),
+    ),
     NavItem(_("API tokens"), "accounts:token_list", None, _("Settings")),
     NavItem(_("Audit log"), "audit:entry_list", "audit.view_auditentry", _("Settings")),
 ]
