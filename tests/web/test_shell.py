@@ -111,6 +111,7 @@ def test_home_shows_roles_with_scopes_teams_lines_and_links(
         "Customers",
         "Knowledge",
         "Macros",
+        "Queues",
         "Users",
         "Teams",
         "Business lines",
@@ -135,6 +136,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
         "/customers/",
         "/knowledge/",
         "/tickets/macros/",
+        "/routing/queues/",
         "/accounts/users/",
         "/accounts/teams/",
         "/accounts/business-lines/",
@@ -142,6 +144,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
         "/settings/fields/",
         "/tickets/settings/types/",
         "/settings/calendars/",
+        "/routing/settings/",
         "/accounts/tokens/",
         "/settings/audit/",
     ]
