@@ -86,7 +86,7 @@ def get_catalog(request: HttpRequest, filters: Query[CatalogQuery]) -> dict[str,
     return {"fields": catalog.as_json()}
 
 
-@router.post("/conditions/check", response=CheckOut)
+@router.post("/conditions/check", response=CheckOut, url_name="check_condition")
 def check_condition(request: HttpRequest, payload: CheckIn) -> dict[str, Any]:
     """Compile a condition tree; with ``ticket_id``, also evaluate it on that ticket."""
     authz.require_permission(request.user, services.TRY_CONDITION)
