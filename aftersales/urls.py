@@ -18,6 +18,7 @@ urlpatterns = [
     path("tickets/", include("aftersales.tickets.urls")),
     path("knowledge/", include("aftersales.knowledge.urls")),
     path("settings/calendars/", include("aftersales.sla.urls")),
+    path("settings/conditions/", include("aftersales.conditions.urls")),
     path("routing/", include("aftersales.routing.urls")),
     path("notifications/", include("aftersales.notifications.urls")),
     path("", include("aftersales.web.urls")),
