@@ -7,6 +7,7 @@ import Alpine from "@alpinejs/csp";
 import "./app.css";
 import "./formbuilder.js";
 import "./workspace.js";
+import "./conditions/builder.js";
 
 window.htmx = htmx;
 
