@@ -49,15 +49,15 @@ class RoutingConfig(AppConfig):
 
         from aftersales.outbox.registry import register_subscriber
 
+        # One subscriber for both reactions: each delivery costs a claim and a commit.
         register_subscriber(
-            "routing.route_new_team",
-            ("ticket.created", "ticket.updated"),
-            reactions.on_team_set,
-            eager=True,
-        )
-        register_subscriber(
-            "routing.hand_next_when_free",
-            ("ticket.updated", "ticket.status_changed", "routing.availability_changed"),
-            reactions.on_agent_freed,
+            "routing.react",
+            (
+                "ticket.created",
+                "ticket.updated",
+                "ticket.status_changed",
+                "routing.availability_changed",
+            ),
+            reactions.react,
             eager=True,
         )

@@ -11,15 +11,26 @@ itself. Both handlers look at the ticket as it is now: a repeated delivery finds
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aftersales.accounts.models import Team, User
+from aftersales.core.errors import DomainError
 from aftersales.outbox.models import OutboxEvent
 from aftersales.routing import services
 from aftersales.routing.models import TeamRouting
 from aftersales.tickets.models import Ticket
 
+logger = logging.getLogger(__name__)
 CLOSED_CATEGORIES = ("solved", "closed")
+
+
+def react(event: OutboxEvent) -> None:
+    """The one subscriber: route a ticket that arrived in a team, then fill freed seats."""
+    if event.topic in ("ticket.created", "ticket.updated"):
+        on_team_set(event)
+    if event.topic != "ticket.created":
+        on_agent_freed(event)
 
 
 def _from_routing(event: OutboxEvent) -> bool:
@@ -42,7 +53,11 @@ def on_team_set(event: OutboxEvent) -> None:
     if routing is None or routing.strategy == TeamRouting.Strategy.MANUAL:
         return
     team = Team.objects.get(pk=ticket.team_id)
-    services.route_to_team(ticket=ticket, team=team, reason=event.topic)
+    try:
+        services.route_to_team(ticket=ticket, team=team, reason=event.topic)
+    except DomainError as error:
+        # A refusal (the team was deactivated meanwhile) will not change on a retry.
+        logger.info("Ticket %s was not routed to team %s: %s", ticket.pk, team.pk, error)
 
 
 def on_agent_freed(event: OutboxEvent) -> None:
