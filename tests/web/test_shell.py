@@ -144,7 +144,9 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
         "/settings/fields/",
         "/tickets/settings/types/",
         "/settings/calendars/",
+        "/settings/conditions/try/",
         "/routing/settings/",
+        "/notifications/settings/templates/",
         "/accounts/tokens/",
         "/settings/audit/",
     ]
