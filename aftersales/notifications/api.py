@@ -17,11 +17,19 @@ from django.utils.translation import gettext as _
 from ninja import Body, Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
+from aftersales.accounts.models import Team
 from aftersales.api.common import PreconditionFailed, etag_of, expected_version
 from aftersales.api.pagination import paginate
-from aftersales.core.errors import DomainError
-from aftersales.notifications import preferences, rendering, selectors, services
-from aftersales.notifications.models import Delivery, Notification, NotificationTemplate
+from aftersales.core.errors import DomainError, NotFound
+from aftersales.notifications import channel_settings, preferences, rendering, selectors, services
+from aftersales.notifications.models import (
+    ChatRobot,
+    Delivery,
+    Notification,
+    NotificationTemplate,
+    Reaction,
+    SmsProvider,
+)
 from aftersales.tickets import selectors as ticket_selectors
 
 router = Router(tags=["notifications"])
@@ -361,3 +369,231 @@ def preview_template(
         dry_run=True,
     )
     return [p.__dict__ for p in planned]
+
+
+# --- Channels: group robots, the SMS gateway, default reactions ---------------------------------
+
+
+class RobotOut(Schema):
+    id: int
+    name: str
+    kind: str
+    webhook_url: str
+    secret: str
+    team_id: int | None
+    is_active: bool
+    version: int
+
+
+class RobotIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., max_length=120)
+    kind: str
+    webhook_url: str = Field(..., max_length=500)
+    secret: str = Field("", max_length=200)
+    team_id: int | None = None
+    is_active: bool = True
+
+
+class RobotPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=120)
+    webhook_url: str | None = Field(None, max_length=500)
+    secret: str | None = Field(None, max_length=200)
+    team_id: int | None = None
+    is_active: bool | None = None
+
+
+class SmsProviderOut(Schema):
+    name: str
+    url_template: str
+    method: str
+    body_template: str
+    content_type: str
+    secret: str
+    signature_header: str
+    is_active: bool
+    version: int
+
+
+class SmsProviderIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=120)
+    url_template: str | None = Field(None, max_length=500)
+    method: str | None = None
+    body_template: str | None = Field(None, max_length=5000)
+    content_type: str | None = Field(None, max_length=100)
+    secret: str | None = Field(None, max_length=200)
+    signature_header: str | None = Field(None, max_length=100)
+    is_active: bool | None = None
+
+
+class ReactionOut(Schema):
+    trigger: str
+    template_id: int | None
+    is_enabled: bool
+    version: int
+
+
+class ReactionPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: int | None = None
+    is_enabled: bool | None = None
+
+
+def _robot_out(robot: ChatRobot) -> dict[str, Any]:
+    return {
+        "id": robot.pk,
+        "name": robot.name,
+        "kind": robot.kind,
+        "webhook_url": channel_settings.mask_url(robot.webhook_url),
+        "secret": channel_settings.mask_secret(robot.secret),
+        "team_id": robot.team_id,
+        "is_active": robot.is_active,
+        "version": robot.version,
+    }
+
+
+def _team(team_id: int | None) -> Team | None:
+    if team_id is None:
+        return None
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        raise DomainError(
+            "unknown_reference",
+            field="team_id",
+            message=_("The referenced object does not exist."),
+        )
+    return team
+
+
+def _if_match(request: HttpRequest, version: int) -> int | None:
+    expected = expected_version(request)
+    if expected is not None and expected != version:
+        raise PreconditionFailed("version_mismatch", field="If-Match")
+    return expected
+
+
+@router.get("/notification-robots", response=list[RobotOut], summary="Group robots")
+def list_robots(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_robot_out(r) for r in selectors.robots_visible_to(request.user)]
+
+
+@router.post("/notification-robots", response={201: RobotOut}, summary="Add a group robot")
+def create_robot(request: HttpRequest, payload: RobotIn) -> Status[dict[str, Any]]:
+    fields = payload.dict()
+    fields["team"] = _team(fields.pop("team_id"))
+    robot = channel_settings.create_robot(actor=request.user, **fields)
+    return Status(201, _robot_out(robot))
+
+
+@router.patch(
+    "/notification-robots/{robot_id}",
+    response=RobotOut,
+    summary="Change a group robot (If-Match; a secret left out is kept)",
+)
+def update_robot(
+    request: HttpRequest, robot_id: int, payload: RobotPatch, response: HttpResponse
+) -> dict[str, Any]:
+    robot = get_object_or_404(selectors.robots_visible_to(request.user), pk=robot_id)
+    expected = _if_match(request, robot.version)
+    changes = payload.dict(exclude_unset=True)
+    if "team_id" in changes:
+        changes["team"] = _team(changes.pop("team_id"))
+    robot = channel_settings.update_robot(
+        actor=request.user, robot=robot, changes=changes, expected_version=expected
+    )
+    response["ETag"] = etag_of(robot.version)
+    return _robot_out(robot)
+
+
+@router.delete("/notification-robots/{robot_id}", response={204: None})
+def delete_robot(request: HttpRequest, robot_id: int) -> Status[None]:
+    robot = get_object_or_404(selectors.robots_visible_to(request.user), pk=robot_id)
+    channel_settings.delete_robot(actor=request.user, robot=robot)
+    return Status(204, None)
+
+
+def _sms_out(provider: SmsProvider) -> dict[str, Any]:
+    return {
+        "name": provider.name,
+        "url_template": channel_settings.mask_url(provider.url_template),
+        "method": provider.method,
+        "body_template": provider.body_template,
+        "content_type": provider.content_type,
+        "secret": channel_settings.mask_secret(provider.secret),
+        "signature_header": provider.signature_header,
+        "is_active": provider.is_active,
+        "version": provider.version,
+    }
+
+
+@router.get("/notification-sms-provider", response=SmsProviderOut, summary="The SMS gateway")
+def get_sms_provider(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
+    provider = selectors.sms_provider(request.user)
+    if provider is None:
+        raise NotFound("not_found")
+    response["ETag"] = etag_of(provider.version)
+    return _sms_out(provider)
+
+
+@router.put(
+    "/notification-sms-provider",
+    response=SmsProviderOut,
+    summary="Set up or change the SMS gateway (If-Match; a secret left out is kept)",
+)
+def put_sms_provider(
+    request: HttpRequest, payload: SmsProviderIn, response: HttpResponse
+) -> dict[str, Any]:
+    current = selectors.sms_provider(request.user)
+    expected = _if_match(request, current.version) if current is not None else None
+    provider = channel_settings.save_sms_provider(
+        actor=request.user, changes=payload.dict(exclude_unset=True), expected_version=expected
+    )
+    response["ETag"] = etag_of(provider.version)
+    return _sms_out(provider)
+
+
+def _reaction_out(reaction: Reaction) -> dict[str, Any]:
+    return {
+        "trigger": reaction.trigger,
+        "template_id": reaction.template_id,
+        "is_enabled": reaction.is_enabled,
+        "version": reaction.version,
+    }
+
+
+@router.get(
+    "/notification-reactions",
+    response=list[ReactionOut],
+    summary="Default notifications sent on ticket events, and whether each is on",
+)
+def list_reactions(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_reaction_out(r) for r in selectors.reactions_visible_to(request.user)]
+
+
+@router.patch(
+    "/notification-reactions/{trigger}",
+    response=ReactionOut,
+    summary="Switch a default notification on or off, or change its template (If-Match)",
+)
+def update_reaction(
+    request: HttpRequest, trigger: str, payload: ReactionPatch, response: HttpResponse
+) -> dict[str, Any]:
+    reaction = get_object_or_404(selectors.reactions_visible_to(request.user), trigger=trigger)
+    expected = _if_match(request, reaction.version)
+    changes: dict[str, Any] = {}
+    sent = payload.dict(exclude_unset=True)
+    if sent.get("is_enabled") is not None:
+        changes["is_enabled"] = sent["is_enabled"]
+    if "template_id" in sent:
+        changes["template"] = NotificationTemplate.objects.filter(pk=sent["template_id"]).first()
+    reaction = channel_settings.update_reaction(
+        actor=request.user, reaction=reaction, changes=changes, expected_version=expected
+    )
+    response["ETag"] = etag_of(reaction.version)
+    return _reaction_out(reaction)

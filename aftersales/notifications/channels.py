@@ -1,15 +1,27 @@
-"""How each channel sends a delivery. A sender raises on failure; the caller records it."""
+"""How each channel sends a delivery. A sender raises on failure; the caller records it.
+
+Every HTTP channel sends an ``Idempotency-Key`` that stays the same across retries (a gateway
+that honours it drops a repeat after a crash between its answer and our mark).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from aftersales.notifications import outbound
 from aftersales.notifications.choices import Channel
-from aftersales.notifications.models import Delivery
+from aftersales.notifications.models import ChatRobot, Delivery, SmsProvider
 
 
 @dataclass(frozen=True)
@@ -40,8 +52,150 @@ def send_email(delivery: Delivery) -> SendResult:
     return SendResult(detail=f"Accepted for {delivery.address}", response_code=250)
 
 
+def idempotency_key(delivery: Delivery) -> str:
+    return f"{delivery.notification.uuid}.{delivery.channel}.{delivery.pk}"
+
+
+def text_of(delivery: Delivery) -> str:
+    """Subject and body as one plain text, for channels without a subject line."""
+    return "\n".join(part for part in (delivery.subject, delivery.body) if part)
+
+
+# --- SMS --------------------------------------------------------------------------------------
+
+SMS_PLACEHOLDER = re.compile(r"\{\{\s*(phone|message|timestamp|nonce)\s*\}\}")
+
+
+def fill_sms_template(
+    template: str, values: dict[str, str], *, escape: Callable[[str], str]
+) -> str:
+    """The gateway's URL or body with ``{{ phone }}``, ``{{ message }}``, ``{{ timestamp }}``
+    and ``{{ nonce }}`` replaced once by escaped values (never compiled as a template)."""
+    return SMS_PLACEHOLDER.sub(lambda match: escape(values[match.group(1)]), template)
+
+
+def _json_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+def sms_signature(secret: str, *, timestamp: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 over ``timestamp + "\n" + body`` under the provider's secret."""
+    message = timestamp.encode() + b"\n" + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def send_sms(delivery: Delivery) -> SendResult:
+    """Through the administrator's HTTP gateway (:class:`SmsProvider`)."""
+    provider = SmsProvider.objects.filter(is_active=True).order_by("pk").first()
+    if provider is None:
+        raise ChannelError("No active SMS provider is configured.")
+    timestamp = str(int(time.time()))
+    values = {
+        "phone": delivery.address,
+        "message": text_of(delivery),
+        "timestamp": timestamp,
+        "nonce": idempotency_key(delivery),
+    }
+    url = fill_sms_template(provider.url_template, values, escape=lambda v: quote(v, safe=""))
+    is_json = "json" in provider.content_type
+    body = b""
+    if provider.method == SmsProvider.Method.POST:
+        escape = _json_string if is_json else quote_plus
+        body = fill_sms_template(provider.body_template, values, escape=escape).encode()
+    headers = {
+        "Content-Type": provider.content_type,
+        "Idempotency-Key": idempotency_key(delivery),
+        "X-Timestamp": timestamp,
+    }
+    if provider.secret:
+        headers[provider.signature_header] = sms_signature(
+            provider.secret, timestamp=timestamp, body=body
+        )
+    answer = _call(url, method=provider.method, body=body or None, headers=headers)
+    return SendResult(detail=answer.text()[:500], response_code=answer.status)
+
+
+def _call(
+    url: str, *, method: str = "POST", body: bytes | None, headers: dict[str, str]
+) -> outbound.Response:
+    try:
+        return outbound.request(url, method=method, body=body, headers=headers)
+    except outbound.OutboundError as error:
+        raise ChannelError(str(error), response_code=error.response_code) from None
+
+
+# --- Group robots -----------------------------------------------------------------------------
+
+
+def dingtalk_signed_url(webhook_url: str, secret: str, *, timestamp_ms: int) -> str:
+    """DingTalk's "加签": ``timestamp + "\n" + secret`` → HMAC-SHA256 (key: the secret) →
+    base64 → URL-encoded, sent as ``timestamp`` and ``sign`` query parameters."""
+    to_sign = f"{timestamp_ms}\n{secret}".encode()
+    digest = hmac.new(secret.encode(), to_sign, hashlib.sha256).digest()
+    sign = quote_plus(base64.b64encode(digest).decode())
+    separator = "&" if "?" in webhook_url else "?"
+    return f"{webhook_url}{separator}timestamp={timestamp_ms}&sign={sign}"
+
+
+def _robot_answer(answer: outbound.Response) -> SendResult:
+    """Both robots answer 200 with ``{"errcode": 0, "errmsg": "ok"}``; anything else failed."""
+    try:
+        data = json.loads(answer.body or b"{}")
+    except ValueError:
+        raise ChannelError(
+            f"Unexpected answer: {answer.text()[:200]}", response_code=answer.status
+        ) from None
+    if data.get("errcode") != 0:
+        raise ChannelError(
+            f"errcode {data.get('errcode')}: {data.get('errmsg', '')}",
+            response_code=answer.status,
+        )
+    return SendResult(detail=answer.text()[:500], response_code=answer.status)
+
+
+def _robot(delivery: Delivery) -> ChatRobot:
+    robot = delivery.robot
+    if robot is None or not robot.is_active:
+        raise ChannelError("The group robot was removed or deactivated.")
+    return robot
+
+
+def _robot_body(delivery: Delivery) -> bytes:
+    # Plain text, not markdown: customer text must not turn into links or formatting.
+    message = {"msgtype": "text", "text": {"content": text_of(delivery)}}
+    return json.dumps(message, ensure_ascii=False).encode()
+
+
+def send_wecom(delivery: Delivery) -> SendResult:
+    """WeCom group robot: the webhook key is in the URL; the body is a text message."""
+    robot = _robot(delivery)
+    answer = _call(
+        robot.webhook_url,
+        body=_robot_body(delivery),
+        headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key(delivery)},
+    )
+    return _robot_answer(answer)
+
+
+def send_dingtalk(delivery: Delivery) -> SendResult:
+    """DingTalk group robot, signed when the robot has a secret."""
+    robot = _robot(delivery)
+    url = robot.webhook_url
+    if robot.secret:
+        url = dingtalk_signed_url(url, robot.secret, timestamp_ms=int(time.time() * 1000))
+    answer = _call(
+        url,
+        body=_robot_body(delivery),
+        headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key(delivery)},
+    )
+    return _robot_answer(answer)
+
+
 SENDERS: dict[str, Callable[[Delivery], SendResult]] = {
     Channel.EMAIL: send_email,
+    Channel.SMS: send_sms,
+    Channel.WECOM: send_wecom,
+    Channel.DINGTALK: send_dingtalk,
 }
 
 
