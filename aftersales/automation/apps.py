@@ -25,4 +25,8 @@ class AutomationConfig(AppConfig):
             actions=("view", "add", "change", "delete"),
         )
         register_subscriber("automation.rules", engine.TOPICS, engine.on_ticket_event, eager=True)
-        register_periodic("automation.sweep", every=timedelta(minutes=1), function=timed.sweep_all)
+        register_periodic(
+            "automation.sweep",
+            every=timedelta(seconds=timed.sweep_seconds()),
+            function=timed.sweep_all,
+        )

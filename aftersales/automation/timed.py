@@ -20,10 +20,12 @@ no-op.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -38,6 +40,12 @@ logger = logging.getLogger(__name__)
 
 BATCH = 500
 TRIGGER = "time"
+
+
+def sweep_seconds() -> int:
+    """How often the sweep runs (``AUTOMATION_SWEEP_SECONDS`` setting or variable; 60)."""
+    value = getattr(settings, "AUTOMATION_SWEEP_SECONDS", None)
+    return int(value or os.environ.get("AUTOMATION_SWEEP_SECONDS") or 60)
 
 
 def _minutes(hours: Decimal) -> int:
