@@ -107,7 +107,7 @@ PREDEFINED_ROLES: dict[str, PredefinedRole] = {
                 "accounts.change_team",
                 "tickets.*",
                 "sla.*",
-                "automation.manage_rules",
+                "automation.*",
                 "analytics.*",
                 "fieldservice.*",
                 "returns.*",
