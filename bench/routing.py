@@ -179,11 +179,15 @@ def main() -> None:
         desk = configure(options.agents)
         agents = desk["agents"]
         started = time.perf_counter()
-        for index, chunk in enumerate(range(0, options.preload, 5000)):
-            size = min(5000, options.preload - chunk)
-            make_tickets(desk, size, team=desk["routed"], assignee=agents[index % len(agents)])
-        for index, ticket in enumerate(Ticket.objects.filter(team=desk["routed"]).only("pk")):
-            Ticket.objects.filter(pk=ticket.pk).update(assignee=agents[index % len(agents)])
+        for chunk in range(0, options.preload, 5000):
+            make_tickets(desk, min(5000, options.preload - chunk), team=desk["routed"])
+        ids = [a.pk for a in agents]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE tickets_ticket SET assignee_id = (%s::bigint[])[1 + id %% %s]"
+                " WHERE team_id = %s",
+                [ids, len(ids), desk["routed"].pk],
+            )
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         print(

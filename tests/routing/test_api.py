@@ -330,3 +330,28 @@ def test_another_teams_queue_is_not_found(
     response = login_client(desk["outsider"]).get(f"{BASE}/teams/{desk['team_a'].pk}/queue")
     # then
     assert_problem(response, 404)
+
+
+@pytest.mark.parametrize("waiting", [2, 5])
+def test_the_queue_is_read_in_a_fixed_number_of_queries(
+    desk: dict[str, Any],
+    login_client: Login,
+    make_ticket: MakeTicket,
+    django_assert_num_queries: Any,
+    waiting: int,
+) -> None:
+    # given
+    team = desk["team_a"]
+    services.update_team_routing(actor=desk["admin"], team=team, changes={"queue_mode": True})
+    for _ in range(waiting):
+        make_ticket()
+    client = login_client(desk["insider"])
+    # when
+    with django_assert_num_queries(QUEUE_QUERIES):
+        response = client.get(f"{BASE}/teams/{team.pk}/queue")
+    # then
+    assert len(body_of(response)) == waiting
+
+
+# Session, user, grants, teams for the scope, the team, the queue page.
+QUEUE_QUERIES = 6

@@ -527,3 +527,30 @@ def test_team_routing_refuses_region_matching_without_a_location_field(
     # then
     assert (error.value.code, error.value.field) == ("region_field_required", "region_field")
     assert TeamRouting.objects.filter(team=team).exists() is False
+
+
+def test_vip_payment_failure_goes_to_the_senior_group_member_who_knows_payments(
+    routed_team: RoutedTeam,
+    make_ticket: MakeTicket,
+    desk: dict[str, Any],
+    skill: Callable[[str], Any],
+) -> None:
+    """The seed example: a rule raised the priority, required the payment skill and chose the
+    senior group; routing picks the agent in it."""
+    # given
+    senior, (generalist, payments) = routed_team(
+        ["Senior generalist", "Li Lei"], strategy="round_robin", use_skills=True
+    )
+    services.update_agent_profile(
+        actor=desk["admin"], user=payments, changes={"skills": [skill("payment")]}
+    )
+    ticket = make_ticket(team=None, priority="urgent", subject="支付失败")
+    services.require_skills(ticket=ticket, skills=["payment"])
+    # when
+    outcome = route(ticket, senior, reason="rule 'VIP payment'")
+    # then
+    assert (outcome.assignee, outcome.explanation) == (
+        payments,
+        "skills, then round-robin → Li Lei",
+    )
+    assert generalist != payments
