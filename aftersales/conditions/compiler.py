@@ -697,6 +697,8 @@ def expected_display(leaf: Leaf, options: Mapping[Any, str]) -> str:
         return str(_("%(hours)s hours") % {"hours": _display_one(leaf.field, value, {})})
     if kind == ops.WORDS:
         return ", ".join(value)
+    if kind in {ops.MANY, ops.WEEKDAYS}:
+        return ", ".join(_display_one(leaf.field, item, options) for item in value)
     return display(leaf.field, value, options)
 
 
