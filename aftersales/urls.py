@@ -19,6 +19,7 @@ urlpatterns = [
     path("knowledge/", include("aftersales.knowledge.urls")),
     path("settings/calendars/", include("aftersales.sla.urls")),
     path("settings/conditions/", include("aftersales.conditions.urls")),
+    path("settings/automation/", include("aftersales.automation.urls")),
     path("routing/", include("aftersales.routing.urls")),
     path("notifications/", include("aftersales.notifications.urls")),
     path("", include("aftersales.web.urls")),

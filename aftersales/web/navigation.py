@@ -44,6 +44,13 @@ NAV_ITEMS: list[NavItem] = [
     ),
     NavItem(_("Ticket types"), "tickets:type_list", "tickets.view_tickettype", _("Settings")),
     NavItem(_("Calendars"), "sla:calendar_list", "sla.view_calendar", _("Settings")),
+    NavItem(_("Rules"), "automation:rule_list", "automation.view_rule", _("Settings")),
+    NavItem(
+        _("Time-based automations"),
+        "automation:automation_list",
+        "automation.view_automation",
+        _("Settings"),
+    ),
     NavItem(_("Try a condition"), "conditions:try", "conditions.try_condition", _("Settings")),
     NavItem(_("Routing"), "routing:settings", "routing.change_teamrouting", _("Settings")),
     NavItem(
