@@ -12,7 +12,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from aftersales.accounts import authz, catalog
-        from aftersales.notifications import conf, delivery
+        from aftersales.notifications import conf, delivery, reactions
         from aftersales.notifications.models import Notification
         from aftersales.outbox.registry import register_subscriber
         from aftersales.outbox.scheduler import register_periodic
@@ -44,6 +44,13 @@ class NotificationsConfig(AppConfig):
             delivery.on_notification_created,
             transactional=False,
         )
+        for key, topic, handler in (
+            ("notifications.ticket_created", "ticket.created", reactions.on_ticket_created),
+            ("notifications.public_reply", "ticket.commented", reactions.on_ticket_commented),
+            ("notifications.assigned", "ticket.assigned", reactions.on_ticket_assigned),
+            ("notifications.mentioned", "ticket.mentioned", reactions.on_ticket_mentioned),
+        ):
+            register_subscriber(key, (topic,), handler)
         register_periodic(
             "notifications.send_due",
             every=timedelta(seconds=conf.retry_seconds()),

@@ -14,7 +14,7 @@ import pytest
 
 from aftersales.accounts.models import User
 from aftersales.notifications import services
-from aftersales.notifications.models import Delivery, DeliveryAttempt, Notification
+from aftersales.notifications.models import Delivery, DeliveryAttempt, Notification, Reaction
 from aftersales.tickets.models import Ticket
 from tests.notifications.conftest import SmtpHandler, header
 from tests.support import processes
@@ -36,6 +36,8 @@ def test_email_of_a_worker_killed_mid_send_is_delivered_exactly_once(
     # given
     smtp, port = smtp_server
     smtp.hold_rcpt = True
+    # Only the notification under test may send mail: no default reaction to the new ticket.
+    Reaction.objects.update(is_enabled=False)
     User.objects.filter(pk=desk["insider"].pk).update(email="insider@example.com", language="en")
     ticket = make_ticket(assignee=User.objects.get(pk=desk["insider"].pk))
     env = processes.process_env(
