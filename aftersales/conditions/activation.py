@@ -177,7 +177,7 @@ def is_business_time(spec: Any, moment: datetime) -> bool:
         logger.warning("Business hours by weekly hours only: %s", error.detail())
     local = moment.astimezone(spec.zone)
     minute = local.hour * 60 + local.minute
-    return any(start <= minute < end for start, end in spec.weekly[local.weekday()])
+    return any(begin <= minute < end for begin, end in spec.weekly[local.weekday()])
 
 
 def now_facts(moment: datetime, line_id: int | None) -> dict[str, Any]:

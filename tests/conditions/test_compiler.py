@@ -255,3 +255,21 @@ def test_an_evaluation_error_is_false(caplog: pytest.LogCaptureFixture) -> None:
 
     assert evaluate(program, {"ticket.cf": {}}) is False
     assert "could not be evaluated" in caplog.text or "no true/false" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("tree", "path", "code"),
+    [
+        (["all"], "condition", "not_a_group"),
+        ("ticket.priority == 'high'", "condition", "not_a_group"),
+        ({"all": [], "any": []}, "condition", "not_a_group"),
+        ({"all": "ticket.priority"}, "condition.all", "not_a_list"),
+        ({"all": [3]}, "condition.all.0", "not_a_condition"),
+        ({"all": [{"field": "ticket.priority", "op": "is", "value": "high", "x": 1}]},
+         "condition.all.0", "unknown_keys"),
+    ],
+)  # fmt: skip
+def test_a_tree_of_the_wrong_shape_is_refused(
+    catalog: Catalog, tree: Any, path: str, code: str
+) -> None:
+    assert _errors(tree, catalog) == [(path, code)]
