@@ -166,8 +166,6 @@ def _reason(
         return availability
     if routing.respect_working_hours and not hours.working(profile):
         return "outside_hours"
-    if candidate.capacity is not None and candidate.load >= candidate.capacity:
-        return "at_capacity"
     if routing.use_skills and required:
         held = {s.pk for s in profile.skills.all()} if profile is not None else set()
         if not {s.pk for s in required} <= held:
@@ -179,7 +177,7 @@ def _reason(
     return None
 
 
-def _candidates(ticket: Ticket, team: Team, routing: TeamRouting) -> list[_Candidate]:
+def _candidates(team: Team, routing: TeamRouting) -> list[_Candidate]:
     members = list(selectors.team_members(team))
     profiles = {
         p.user_id: p
@@ -187,16 +185,25 @@ def _candidates(ticket: Ticket, team: Team, routing: TeamRouting) -> list[_Candi
         .select_related("calendar")
         .prefetch_related("skills", "regions")
     }
-    loads = selectors.load_of([m.pk for m in members], excluding=ticket.pk)
     return [
         _Candidate(
             user=member,
             profile=profiles.get(member.pk),
-            load=loads.get(member.pk, 0),
+            load=0,
             capacity=_capacity(profiles.get(member.pk), routing),
         )
         for member in members
     ]
+
+
+def _count_loads(candidates: list[_Candidate], ticket: Ticket) -> None:
+    """Count open tickets of the agents still in the running only: the count walks every open
+    ticket of each agent counted, the dearest part of a decision on a busy team."""
+    loads = selectors.load_of([c.user.pk for c in candidates], excluding=ticket.pk)
+    for candidate in candidates:
+        candidate.load = loads.get(candidate.user.pk, 0)
+        if candidate.capacity is not None and candidate.load >= candidate.capacity:
+            candidate.reason = "at_capacity"
 
 
 def _strategy_name(routing: TeamRouting) -> str:
@@ -227,9 +234,10 @@ def _decide(ticket: Ticket, team: Team, routing: TeamRouting | None) -> _Decisio
     region = selectors.region_of(ticket, routing.region_field) if routing.use_region else None
     region_codes = selectors.region_codes_covering(region) if region is not None else None
     hours = _Hours(team, timezone.now())
-    candidates = _candidates(ticket, team, routing)
+    candidates = _candidates(team, routing)
     for candidate in candidates:
         candidate.reason = _reason(candidate, routing, hours, required, region_codes)
+    _count_loads([c for c in candidates if c.reason is None], ticket)
     eligible = [c for c in candidates if c.reason is None]
     rejected = [c for c in candidates if c.reason is not None]
     return _Decision(_strategy_name(routing), _order(eligible, routing), rejected, routing)
