@@ -108,6 +108,9 @@ def _change_value(key: str, value: Any) -> Any:
 
     if key == "ticket.priority" and isinstance(value, int):
         return PRIORITY_KEYS.get(value, "")
+    if isinstance(value, dict) and "id" in value and not key.startswith("ticket.cf."):
+        # A timeline label of an object ({"id": 5, "name": "..."}), as events carry them.
+        return value["id"]
     return _plain(value)
 
 

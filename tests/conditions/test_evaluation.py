@@ -184,6 +184,7 @@ def updated(
         changes={
             "ticket.priority": (Ticket.Priority.NORMAL, Ticket.Priority.HIGH),
             "ticket.assignee": (None, helpdesk["insider"]),
+            "ticket.team": ({"id": helpdesk["team_a"].pk, "name": "East"}, None),
             "ticket.cf.fault": ("other", "payment_failed"),
             "ticket.cf.product": (["aircon", "cold"], ["washer", "e3"]),
             "ticket.cf.amount": ("5.00", "12.50"),
@@ -198,7 +199,9 @@ def _insider(helpdesk: dict[str, Any]) -> int:
 
 CHANGE_CASES: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], bool]] = [
     ("priority changed", lambda d: _leaf("ticket.priority", "changed"), True),
-    ("team unchanged", lambda d: _leaf("ticket.team", "changed"), False),
+    ("status unchanged", lambda d: _leaf("ticket.status", "changed"), False),
+    ("team from label", lambda d: _leaf("ticket.team", "changed_from", d["team_a"].pk), True),
+    ("team to nobody", lambda d: _leaf("ticket.team", "changed_to", d["team_a"].pk), False),
     ("from normal", lambda d: _leaf("ticket.priority", "changed_from", "normal"), True),
     ("not from high", lambda d: _leaf("ticket.priority", "changed_from", "high"), False),
     ("to high", lambda d: _leaf("ticket.priority", "changed_to", "high"), True),
