@@ -157,3 +157,20 @@ def test_unreadable_condition_text_is_an_error_not_a_crash(
 
     assert response.status_code == 200
     assert "invalid_json" in response.content.decode()
+
+
+def test_administrators_may_try_conditions(admin_user: User) -> None:
+    from aftersales.accounts import authz, catalog
+
+    assert catalog.is_known("conditions.try_condition")
+    assert authz.scope_for(admin_user, "conditions.try_condition") == "all"
+
+
+def test_an_unknown_ticket_number_is_said_next_to_the_field(
+    helpdesk: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    response = login_client(helpdesk["admin"]).get(
+        URL, {"ticket": "REP-000000-9999"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    assert "No ticket with this number that you can see." in response.content.decode()
