@@ -29,7 +29,23 @@ from aftersales.outbox import services as outbox
 
 Action = AuditEntry.Action
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
-_URL_SECRETS = {"key", "access_token", "token", "secret", "sign", "signature", "password"}
+_URL_SECRETS = {
+    "key",
+    "access_token",
+    "token",
+    "secret",
+    "sign",
+    "signature",
+    "password",
+    "apikey",
+    "api_key",
+    "appkey",
+    "app_key",
+    "appsecret",
+    "app_secret",
+    "accesskey",
+    "access_key",
+}
 
 
 def mask_secret(value: str) -> str:
@@ -43,7 +59,8 @@ def mask_url(url: str) -> str:
     """The URL with the values of secret-looking query parameters masked."""
     parts = urlsplit(url)
     query = "&".join(
-        f"{quote(name)}=" + (mask_secret(value) if name.lower() in _URL_SECRETS else quote(value))
+        f"{quote(name)}="
+        + (mask_secret(value) if name.lower() in _URL_SECRETS else quote(value, safe="{} "))
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit(parts._replace(query=query))

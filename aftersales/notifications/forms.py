@@ -7,8 +7,9 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from aftersales.accounts.models import Team
 from aftersales.notifications.choices import LANGUAGES, Channel, Event
-from aftersales.notifications.models import NotificationTemplate
+from aftersales.notifications.models import ChatRobot, NotificationTemplate, SmsProvider
 
 LANGUAGE_LABELS = {"zh-hans": _("Chinese"), "en": _("English")}
 
@@ -87,3 +88,65 @@ class TemplateForm(forms.Form):
                 return content_field(parts[1], parts[2], parts[3])
             return None
         return field if field in self.fields else None
+
+
+class RobotForm(forms.Form):
+    """A group robot; the secret is never shown back: left empty, the stored one is kept."""
+
+    name = forms.CharField(label=_("Name"), max_length=120)
+    kind = forms.ChoiceField(label=_("Kind"), choices=ChatRobot.Kind.choices)
+    webhook_url = forms.CharField(
+        label=_("Webhook URL"),
+        max_length=500,
+        widget=forms.URLInput(attrs={"autocomplete": "off"}),
+        help_text=_("Paste the robot's address from the group settings."),
+    )
+    secret = forms.CharField(
+        label=_("Signing secret"),
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("DingTalk robots with “加签”: the SEC… secret. Leave empty to keep it."),
+    )
+    team = forms.ModelChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.filter(is_active=True).order_by("name"),
+        required=False,
+        help_text=_("The team whose notifications the robot posts."),
+    )
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        if not data.get("secret"):
+            data["secret"] = None
+        return data
+
+
+class SmsProviderForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    url_template = forms.CharField(
+        label=_("URL template"),
+        max_length=500,
+        help_text=_("May use {{ phone }}, {{ message }}, {{ timestamp }} and {{ nonce }}."),
+    )
+    method = forms.ChoiceField(label=_("Method"), choices=SmsProvider.Method.choices)
+    body_template = forms.CharField(
+        label=_("Body template"), required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    content_type = forms.CharField(label=_("Content type"), max_length=100)
+    secret = forms.CharField(
+        label=_("Signing secret"),
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave empty to keep the stored secret."),
+    )
+    signature_header = forms.CharField(label=_("Signature header"), max_length=100)
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        if not data.get("secret"):
+            data["secret"] = None
+        return data

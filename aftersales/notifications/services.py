@@ -11,6 +11,7 @@ system, and the caller decides whether its actor may cause the message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -26,7 +27,7 @@ from aftersales.accounts import authz
 from aftersales.accounts.models import User
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
-from aftersales.core.errors import DomainError, PreconditionFailed
+from aftersales.core.errors import DomainError, NotFound, PreconditionFailed
 from aftersales.customers.models import Customer, CustomerIdentity
 from aftersales.notifications import content as template_content
 from aftersales.notifications import preferences, rendering
@@ -111,9 +112,12 @@ def _staff(user: User) -> _Recipient:
     if user.phone:
         addresses[Channel.SMS] = user.phone
     return _Recipient(
-        label=str(user), language=language_of(user), audience="staff", user=user,
+        label=str(user),
+        language=language_of(user),
+        audience="staff",
+        user=user,
         addresses=addresses,
-    )  # fmt: skip
+    )
 
 
 def _customer(customer: Customer) -> _Recipient:
@@ -544,8 +548,6 @@ def _clean_choice(value: Any, choices: type[models.TextChoices], field_name: str
 
 
 def _clean_key(value: Any, *, exclude: int | None = None) -> str:
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,79}", value):
         raise DomainError(
             "invalid",
@@ -657,8 +659,6 @@ def deactivate_template(*, actor: Any, template: NotificationTemplate) -> Notifi
 def mark_read(*, actor: Any, notification: Notification) -> Notification:
     """Mark one of the actor's own in-app notifications read (again: no change)."""
     if notification.recipient_user_id != actor.pk:
-        from aftersales.core.errors import NotFound
-
         raise NotFound("not_found")
     if notification.read_at is None:
         notification.read_at = timezone.now()
@@ -680,8 +680,9 @@ def mark_all_read(*, actor: Any) -> int:
 
 @transaction.atomic
 def set_preferences(*, actor: Any, choices: Mapping[str, Mapping[str, Any]]) -> None:
-    """Store the actor's own choices: event → channel → on/off."""
+    """Store the actor's own choices: event → channel → on/off (audited like any setting)."""
     now = timezone.now()
+    before = preferences.matrix_for(actor.pk)
     for event, channels in choices.items():
         _clean_choice(event, Event, "event")
         if not isinstance(channels, Mapping):
@@ -704,3 +705,15 @@ def set_preferences(*, actor: Any, choices: Mapping[str, Mapping[str, Any]]) -> 
                 channel=channel,
                 defaults={"is_enabled": enabled, "updated_at": now},
             )
+    before_changed, after_changed = audit.diff(before, preferences.matrix_for(actor.pk))
+    if after_changed:
+        audit.record(
+            actor=actor,
+            action=Action.UPDATED,
+            verb="notification_preferences_changed",
+            object_type="accounts.user",
+            object_id=str(actor.pk),
+            object_repr=str(actor),
+            before=before_changed,
+            after=after_changed,
+        )

@@ -127,6 +127,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
             "templates": templates,
             "may_add": authz.has_permission(request.user, services.ADD_TEMPLATE),
             "may_change": authz.has_permission(request.user, services.CHANGE_TEMPLATE),
+            "may_configure": authz.has_permission(request.user, services.CONFIGURE_CHANNELS),
         },
     )
 

@@ -115,6 +115,12 @@ def test_preferences_default_and_switch_off_email(
     )
     assert response.status_code == 200
     assert response.json()["ticket_assigned"]["email"] is False
+    entry = AuditEntry.objects.get(verb="notification_preferences_changed")
+    assert (entry.actor_id, entry.before, entry.after) == (
+        insider.pk,
+        {"ticket_assigned": {"in_app": True, "email": True, "sms": False}},
+        {"ticket_assigned": {"in_app": True, "email": False, "sms": False}},
+    )
     ticket = make_ticket(assignee=User.objects.get(pk=insider.pk))
     [notification] = _notify(ticket, templates["ticket-assigned"], "assignee")
     assert list(notification.deliveries.values_list("channel", flat=True)) == ["in_app"]

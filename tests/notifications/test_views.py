@@ -9,7 +9,13 @@ import pytest
 
 from aftersales.accounts.models import User
 from aftersales.notifications import services
-from aftersales.notifications.models import Notification, NotificationTemplate
+from aftersales.notifications.models import (
+    ChatRobot,
+    Notification,
+    NotificationTemplate,
+    Reaction,
+    SmsProvider,
+)
 from aftersales.tickets.models import Ticket
 from tests.conftest import JsonClient
 
@@ -153,3 +159,90 @@ def test_delivery_log_page_follows_scope(
     assert page.status_code == 200
     assert 'data-testid="delivery-in_app"' in page.content.decode()
     assert login_client(desk["insider"]).get(url).status_code == 403
+
+
+# --- Channel settings ----------------------------------------------------------------------------
+
+
+def test_channel_pages_are_for_administrators_only(
+    desk: dict[str, Any], templates: dict[str, Any], login_client: Client
+) -> None:
+    for who in ("insider", "manager"):
+        client = login_client(desk[who])
+        assert client.get("/notifications/settings/channels/").status_code == 403
+        assert client.post("/notifications/settings/channels/robots/new/", {}).status_code == 403
+    assert login_client(desk["admin"]).get("/notifications/settings/channels/").status_code == 200
+    assert ChatRobot.objects.count() == 0
+
+
+def test_robot_page_keeps_the_secret_and_never_shows_it(
+    desk: dict[str, Any], login_client: Client
+) -> None:
+    client = login_client(desk["admin"])
+    secret = "SECdeadbeefdeadbeefdeadbeef1234"
+    response = client.post(
+        "/notifications/settings/channels/robots/new/",
+        {
+            "name": "East group",
+            "kind": "dingtalk",
+            "webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=tok0123456789ab",
+            "secret": secret,
+            "team": desk["team_a"].pk,
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    robot = ChatRobot.objects.get()
+    listing = client.get("/notifications/settings/channels/").content.decode()
+    edit = client.get(f"/notifications/settings/channels/robots/{robot.pk}/").content.decode()
+    for page in (listing, edit):
+        assert secret not in page
+        assert "tok0123456789ab" not in page
+    assert "access_token=••••89ab" in listing
+    # Saving the form without retyping them keeps the secret and the URL.
+    response = client.post(
+        f"/notifications/settings/channels/robots/{robot.pk}/",
+        {"name": "East", "kind": "dingtalk", "team": desk["team_a"].pk, "is_active": "on"},
+    )
+    assert response.status_code == 302
+    robot.refresh_from_db()
+    assert (robot.name, robot.secret, robot.version) == ("East", secret, 2)
+    assert robot.webhook_url.endswith("access_token=tok0123456789ab")
+
+
+def test_reaction_switch_on_the_page(
+    desk: dict[str, Any], templates: dict[str, Any], login_client: Client
+) -> None:
+    reaction = Reaction.objects.get(trigger="ticket_created")
+    response = login_client(desk["admin"]).post(
+        f"/notifications/settings/channels/reactions/{reaction.pk}/",
+        {"template": reaction.template_id},
+    )
+    assert response.status_code == 302
+    reaction.refresh_from_db()
+    assert (reaction.is_enabled, reaction.version) == (False, 2)
+
+
+def test_sms_gateway_page_shows_a_url_key_masked_and_keeps_it(
+    desk: dict[str, Any], login_client: Client
+) -> None:
+    client = login_client(desk["admin"])
+    data = {
+        "name": "Gateway",
+        "url_template": "https://sms.example.com/send?apikey=k3y0123456789&to={{ phone }}",
+        "method": "POST",
+        "body_template": "{{ message }}",
+        "content_type": "text/plain",
+        "secret": "sms-secret-0123456",
+        "signature_header": "X-Sign",
+        "is_active": "on",
+    }
+    assert client.post("/notifications/settings/channels/sms/", data).status_code == 302
+    page = client.get("/notifications/settings/channels/sms/").content.decode()
+    assert "k3y0123456789" not in page
+    assert "sms-secret-0123456" not in page
+    data.update(url_template="", secret="", name="Gateway 2")
+    assert client.post("/notifications/settings/channels/sms/", data).status_code == 302
+    provider = SmsProvider.objects.get()
+    assert (provider.name, provider.secret) == ("Gateway 2", "sms-secret-0123456")
+    assert "apikey=k3y0123456789" in provider.url_template
