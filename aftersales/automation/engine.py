@@ -151,8 +151,12 @@ def _changes(payload: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
             return PRIORITY_KEYS.get(value, "")
         return value
 
+    changes = dict(payload.get("changes") or {})
+    if "to_status" in payload and "status" not in changes:
+        # ticket.status_changed names the move itself rather than listing changes.
+        changes["status"] = [payload.get("from_status"), payload.get("to_status")]
     result: dict[str, tuple[Any, Any]] = {}
-    for name, pair in (payload.get("changes") or {}).items():
+    for name, pair in changes.items():
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             continue
         if name.startswith("custom_fields."):

@@ -253,3 +253,28 @@ def test_rule_effects_are_recorded_on_the_timeline_as_the_system(
     assert update.actor_id is None
     assert update.cause["depth"] == 1
     assert update.payload["changes"]["priority"] == [Ticket.Priority.NORMAL, Ticket.Priority.URGENT]
+
+
+def test_a_status_changed_rule_sees_which_status_the_ticket_moved_to(
+    desk: dict[str, Any],
+    make_rule: Callable[..., Any],
+    make_ticket: Callable[..., Ticket],
+    settle: Any,
+) -> None:
+    opened = status(desk["repair"], "open")
+    make_rule(
+        "Work started",
+        ["status_changed"],
+        all_of(leaf("ticket.status", "changed_to", opened.pk)),
+        [{"type": "add_tags", "tags": ["started"]}],
+    )
+    ticket = make_ticket()
+
+    settle(
+        lambda: tickets.update_ticket(
+            actor=desk["admin"], ticket=ticket, changes={"status": opened}
+        )
+    )
+
+    assert tags(ticket) == ["started"]
+    assert Execution.objects.get().trigger == "status_changed"
