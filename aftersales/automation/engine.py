@@ -151,7 +151,7 @@ def _changes(payload: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
             return PRIORITY_KEYS.get(value, "")
         return value
 
-    changes = dict(payload.get("changes") or {})
+    changes: dict[str, Any] = dict(payload.get("changes") or {})
     if "to_status" in payload and "status" not in changes:
         # ticket.status_changed names the move itself rather than listing changes.
         changes["status"] = [payload.get("from_status"), payload.get("to_status")]
