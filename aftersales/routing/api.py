@@ -21,7 +21,7 @@ from aftersales.api.common import PageOut, etag_of, expected_version
 from aftersales.api.pagination import paginate
 from aftersales.core.errors import DomainError
 from aftersales.routing import selectors, services
-from aftersales.routing.models import AgentProfile, Region, Skill, TeamRouting
+from aftersales.routing.models import AgentProfile, Region, Skill, TeamRouting, TicketTypeSkill
 from aftersales.routing.permissions import (
     GET_NEXT,
     VIEW_PROFILE,
@@ -30,6 +30,7 @@ from aftersales.routing.permissions import (
 )
 from aftersales.sla.selectors import calendars_visible_to
 from aftersales.tickets.models import Ticket
+from aftersales.tickets.selectors import ticket_types_visible_to
 from aftersales.tickets.services import PRIORITY_KEYS
 
 router = Router(tags=["routing"])
@@ -155,6 +156,10 @@ class QueuedOut(Schema):
 
 class QueueQuery(Schema):
     limit: int = Field(50, ge=1, le=MAX_QUEUE_PAGE)
+
+
+class TypeSkillsIO(Schema):
+    skills: list[str] = Field(..., description="Skill keys every ticket of the type needs.")
 
 
 class TicketBrief(Schema):
@@ -503,3 +508,29 @@ def team_queue(request: HttpRequest, team_id: int, query: Query[QueueQuery]) -> 
         }
         for index, ticket in enumerate(rows, start=1)
     ]
+
+
+# --- Ticket types -----------------------------------------------------------------------------
+
+
+def _type_skills(ticket_type_id: int) -> dict[str, Any]:
+    keys = TicketTypeSkill.objects.filter(ticket_type_id=ticket_type_id).values_list(
+        "skill__key", flat=True
+    )
+    return {"skills": sorted(keys)}
+
+
+@router.get("/ticket-types/{type_id}/skills", response=TypeSkillsIO)
+def get_type_skills(request: HttpRequest, type_id: int) -> dict[str, Any]:
+    ticket_type = get_object_or_404(ticket_types_visible_to(request.user), pk=type_id)
+    return _type_skills(ticket_type.pk)
+
+
+@router.put("/ticket-types/{type_id}/skills", response=TypeSkillsIO)
+def set_type_skills(request: HttpRequest, type_id: int, payload: TypeSkillsIO) -> dict[str, Any]:
+    """Replace the skills every ticket of the type needs (on top of each ticket's own)."""
+    ticket_type = get_object_or_404(ticket_types_visible_to(request.user), pk=type_id)
+    services.set_ticket_type_skills(
+        actor=request.user, ticket_type=ticket_type, skills=_skills(payload.skills)
+    )
+    return _type_skills(ticket_type.pk)

@@ -13,7 +13,7 @@ from django.utils import translation
 from aftersales.accounts.models import Team, User
 from aftersales.outbox.models import OutboxEvent
 from aftersales.routing import services
-from aftersales.routing.models import AgentProfile, Skill, TeamRouting
+from aftersales.routing.models import AgentProfile, Skill, TeamRouting, TicketTypeSkill
 from aftersales.tickets.models import Ticket
 from tests.api.support import assert_problem, body_of
 from tests.conftest import JsonClient
@@ -355,3 +355,33 @@ def test_the_queue_is_read_in_a_fixed_number_of_queries(
 
 # Session, user, grants, teams for the scope, the team, the queue page.
 QUEUE_QUERIES = 6
+
+
+def test_an_admin_sets_the_skills_a_ticket_type_needs(
+    desk: dict[str, Any], login_client: Login, skill: Callable[[str], Skill]
+) -> None:
+    # given
+    skill("repair")
+    path = f"{BASE}/ticket-types/{desk['repair'].pk}/skills"
+    client = login_client(desk["admin"])
+    # when
+    response = client.put_json(path, {"skills": ["repair"]})
+    refused = client.put_json(path, {"skills": ["telepathy"]})
+    # then
+    assert body_of(response) == {"skills": ["repair"]}
+    assert assert_problem(refused, 422)["errors"][0]["field"] == "skills"
+    assert body_of(client.get(path)) == {"skills": ["repair"]}
+
+
+def test_an_agent_at_my_teams_does_not_reach_a_types_skills(
+    desk: dict[str, Any], login_client: Login, skill: Callable[[str], Skill]
+) -> None:
+    # given
+    skill("repair")
+    # when
+    response = login_client(desk["insider"]).put_json(
+        f"{BASE}/ticket-types/{desk['repair'].pk}/skills", {"skills": ["repair"]}
+    )
+    # then: ticket types are configuration of a business line, beyond "my teams"
+    assert_problem(response, 404)
+    assert TicketTypeSkill.objects.exists() is False
