@@ -190,7 +190,7 @@ def on_ticket_event(event: OutboxEvent) -> None:
         return
     from aftersales.tickets.models import Ticket
 
-    ticket = Ticket.objects.filter(pk=ticket_id).first()
+    ticket = Ticket.objects.select_related("requester__tier").filter(pk=ticket_id).first()
     if ticket is None or ticket.merged_into_id is not None:
         return
     run_rules(ticket, candidates, event=event, trigger=trigger)

@@ -100,6 +100,8 @@ class Automation(_Configured):
     status_categories = models.JSONField(_("status categories"), default=list)
     # The sweep's watermark: tickets whose clock passed ``swept_until`` were looked at.
     swept_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # A sweep cut short stopped after this ticket (of those whose clock equals swept_until).
+    swept_after_id = models.BigIntegerField(null=True, blank=True, editable=False)
     swept_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

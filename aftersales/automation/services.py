@@ -466,7 +466,12 @@ def dry_run(*, actor: Any, item: Rule | Automation, ticket: Any, trigger: str = 
     )
     program = compiler.program_for(item.condition_cel)
     matched = compiler.evaluate(program, activation)
-    leaves = compiler.explain(item.condition, catalog, activation)
+    try:
+        leaves = compiler.explain(item.condition, catalog, activation)
+    except DomainError:
+        # The stored tree names something removed since (an option, a field): it no longer
+        # compiles, and its saved program (which still runs) is all there is to show.
+        leaves = []
     applies = not line_ids or ticket.business_line_id in line_ids
     steps = action_kinds.plan_all(item.actions, ticket=ticket) if matched and applies else []
     return DryRun(

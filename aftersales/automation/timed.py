@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -104,27 +106,46 @@ def _base(automation: Automation) -> QuerySet[Any]:
     return tickets
 
 
-def candidates(automation: Automation, cutoff: datetime) -> tuple[list[int], datetime]:
-    """Ticket ids to evaluate, and the watermark to keep once they are done."""
+def _after(clock: str, at: datetime, pk: int | None) -> Q:
+    """Rows after the cursor (clock value, id) in (clock, id) order."""
+    if pk is None:
+        return Q(**{f"{clock}__gt": at})
+    return Q(**{f"{clock}__gt": at}) | Q(**{clock: at, "pk__gt": pk})
+
+
+def _query(automation: Automation, cutoff: datetime) -> QuerySet[Any]:
+    """The tickets this sweep looks at (before paging and before dropping the fired ones)."""
     clock = automation.clock
     past = _base(automation).filter(**{f"{clock}__lte": cutoff})
-    fired = AutomationFiring.objects.filter(automation=automation).values("ticket_id")
-    if reads_the_clock(automation) or automation.swept_until is None:
-        rows = list(
-            past.exclude(pk__in=fired).order_by(clock, "pk").values_list("pk", clock)[:BATCH]
-        )
-        return [pk for pk, _ in rows], cutoff
-    window = Q(**{f"{clock}__gt": automation.swept_until})
-    if automation.swept_at is not None:
+    if automation.swept_until is None:
+        return past  # the first sweep (or a new round of a clock-reading one): all of them
+    window = _after(clock, automation.swept_until, automation.swept_after_id)
+    if not reads_the_clock(automation) and automation.swept_at is not None:
         window |= Q(updated_at__gt=automation.swept_at - timedelta(seconds=5))
-    rows = list(past.filter(window).order_by(clock, "pk").values_list("pk", clock)[:BATCH])
-    watermark = rows[-1][1] if len(rows) == BATCH else cutoff
-    done = set(
-        AutomationFiring.objects.filter(
-            automation=automation, ticket_id__in=[pk for pk, _ in rows]
-        ).values_list("ticket_id", flat=True)
-    )
-    return [pk for pk, _ in rows if pk not in done], watermark
+    return past.filter(window)
+
+
+def _pages(query: QuerySet[Any], clock: str) -> Iterator[list[tuple[int, datetime]]]:
+    """(id, clock) rows in clock order, a batch at a time (keyset paging, no OFFSET)."""
+    after: tuple[int, datetime] | None = None
+    while True:
+        page = query
+        if after is not None:
+            page = page.filter(
+                Q(**{f"{clock}__gt": after[1]}) | Q(**{clock: after[1], "pk__gt": after[0]})
+            )
+        rows = list(page.order_by(clock, "pk").values_list("pk", clock)[:BATCH])
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        after = rows[-1]
+
+
+def budget_seconds() -> float:
+    """How long one sweep may spend on one automation before leaving the rest to the next."""
+    value = getattr(settings, "AUTOMATION_SWEEP_BUDGET_SECONDS", None)
+    return float(value or os.environ.get("AUTOMATION_SWEEP_BUDGET_SECONDS") or 20)
 
 
 def fire(automation: Automation, ticket_id: int, cutoff: datetime, program: Any) -> bool:
@@ -182,15 +203,44 @@ def sweep(automation: Automation, now: datetime | None = None) -> int:
     except Exception:
         logger.exception("Automation %s: cannot compute its threshold", automation.pk)
         return 0
-    ids, watermark = candidates(automation, cutoff)
     program = compiler.program_for(automation.condition_cel)
-    fired = sum(1 for pk in ids if fire(automation, pk, cutoff, program))
-    update: dict[str, Any] = {"swept_until": watermark}
-    if watermark == cutoff:
-        # Every change up to now was looked at; a truncated batch looks at them again.
-        update["swept_at"] = now
-    Automation.objects.filter(pk=automation.pk).update(**update)
+    deadline = time.monotonic() + budget_seconds()
+    fired, last = 0, None  # last: the (id, clock) the sweep stopped after, if cut short
+    for rows in _pages(_query(automation, cutoff), automation.clock):
+        done = set(
+            AutomationFiring.objects.filter(
+                automation=automation, ticket_id__in=[pk for pk, _ in rows]
+            ).values_list("ticket_id", flat=True)
+        )
+        fired += sum(
+            1 for pk, _ in rows if pk not in done and fire(automation, pk, cutoff, program)
+        )
+        last = rows[-1]
+        if time.monotonic() > deadline:
+            break
+    else:
+        last = None
+    _remember(automation, now, cutoff, stopped_at=last)
     return fired
+
+
+def _remember(
+    automation: Automation,
+    now: datetime,
+    cutoff: datetime,
+    *,
+    stopped_at: tuple[int, datetime] | None,
+) -> None:
+    """Keep where the sweep got to. Cut short, the next one resumes after the last ticket it
+    reached; changes since the last complete sweep stay in view until one completes."""
+    rows = Automation.objects.filter(pk=automation.pk)
+    if stopped_at is not None:
+        rows.update(swept_until=stopped_at[1], swept_after_id=stopped_at[0])
+    elif reads_the_clock(automation):
+        # The time of day may turn the condition true for any ticket: start over next time.
+        rows.update(swept_until=None, swept_after_id=None, swept_at=now)
+    else:
+        rows.update(swept_until=cutoff, swept_after_id=None, swept_at=now)
 
 
 def sweep_all() -> dict[str, int]:

@@ -151,6 +151,9 @@ def _builder(
         "tree": tree if isinstance(tree, dict) else None,
         "errors": errors,
         "cel": item.condition_cel if item is not None and item.pk else "",
+        "check_url": "/api/v1/conditions/check"
+        if authz.has_permission(request.user, "conditions.try_condition")
+        else "",
     }
 
 

@@ -135,3 +135,41 @@ def test_the_sweep_asks_only_for_the_window_not_every_ticket(
     with at(MORNING + timedelta(hours=4)), django_assert_max_num_queries(6):
         # Nothing crossed the threshold since the last sweep: a couple of small queries.
         assert timed.sweep(Automation.objects.get(pk=automation.pk)) == 0
+
+
+def test_a_new_automation_pages_through_every_waiting_ticket(
+    monkeypatch: pytest.MonkeyPatch,
+    make_automation: Callable[..., Automation],
+    make_ticket: Callable[..., Ticket],
+) -> None:
+    monkeypatch.setattr(timed, "BATCH", 2)
+    with at(MORNING):
+        made = [make_ticket() for _ in range(5)]
+        automation = remind(make_automation)
+
+    with at(MORNING + timedelta(hours=3)):
+        assert timed.sweep(Automation.objects.get(pk=automation.pk)) == 5
+
+    assert all(reminded(ticket) for ticket in made)
+
+
+def test_a_sweep_cut_short_resumes_where_it_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    make_automation: Callable[..., Automation],
+    make_ticket: Callable[..., Ticket],
+) -> None:
+    monkeypatch.setattr(timed, "BATCH", 2)
+    settings.AUTOMATION_SWEEP_BUDGET_SECONDS = 0.000001  # one page per sweep
+    with at(MORNING):
+        made = [make_ticket() for _ in range(5)]  # created in the same instant
+        automation = remind(make_automation)
+
+    counts = []
+    for minute in range(1, 6):
+        with at(MORNING + timedelta(hours=3, minutes=minute)):
+            counts.append(timed.sweep(Automation.objects.get(pk=automation.pk)))
+
+    assert sum(counts) == 5
+    assert counts[0] == 2
+    assert all(reminded(ticket) for ticket in made)
