@@ -7,6 +7,7 @@ app_name = "notifications"
 urlpatterns = [
     path("", views.notification_list, name="list"),
     path("read-all/", views.notification_read_all, name="read_all"),
+    path("bell/", views.bell, name="bell"),
     path("preferences/", views.preference_page, name="preferences"),
     path("<int:pk>/read/", views.notification_read, name="read"),
     path("<int:pk>/log/", views.delivery_log, name="log"),

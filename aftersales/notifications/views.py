@@ -48,6 +48,14 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 
 
 @signed_in
+def bell(request: HttpRequest) -> HttpResponse:
+    """The bell alone, for the top bar to refresh itself every minute (htmx)."""
+    staff = getattr(request.user, "kind", "") == "staff"
+    unread = selectors.unread_count(request.user) if staff else 0
+    return render(request, "notifications/_bell.html", {"show": staff, "unread": unread})
+
+
+@signed_in
 @require_POST
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark read, then open what it is about (its ticket), else go back to the list."""

@@ -15,6 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from aftersales.accounts.models import User
+from aftersales.customers import services as customer_services
+from aftersales.customers.models import CustomerTier
 from aftersales.notifications import services
 from aftersales.notifications.defaults import sync_default_templates
 from aftersales.notifications.models import NotificationTemplate
@@ -27,6 +29,16 @@ from tests.tickets.conftest import (  # noqa: F401
     make_ticket,
     make_type,
 )
+
+
+@pytest.fixture(autouse=True)
+def _default_tier(admin_user: User) -> None:
+    """Customers need a default tier; a transactional test before this one may have flushed
+    the one the migrations seed."""
+    if not CustomerTier.objects.filter(is_default=True).exists():
+        customer_services.create_tier(
+            actor=admin_user, key="normal", name_zh="普通", name_en="Normal", is_default=True
+        )
 
 
 def header(message: EmailMessage, name: str) -> str:

@@ -44,6 +44,9 @@ def test_bell_shows_the_unread_count_on_every_page(
     page = login_client(desk["insider"]).get("/").content.decode()
     assert 'data-testid="notification-bell"' in page
     assert 'data-testid="unread-badge">2</span>' in page
+    fragment = login_client(desk["insider"]).get("/notifications/bell/").content.decode()
+    assert fragment.startswith('<a class="notification-bell"')
+    assert 'data-testid="unread-badge">2</span>' in fragment
     other = login_client(desk["colleague"]).get("/").content.decode()
     assert 'data-testid="notification-bell"' in other
     assert 'data-testid="unread-badge"' not in other
