@@ -19,6 +19,7 @@ no-op.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -34,8 +35,10 @@ from django.utils import timezone
 
 from aftersales.automation import actions as action_kinds
 from aftersales.automation.models import Automation, AutomationFiring, Execution
+from aftersales.automation.prefilter import prefilter
 from aftersales.conditions import compiler
 from aftersales.conditions.activation import EventFacts, ticket_activation
+from aftersales.conditions.catalog import ticket_catalog
 from aftersales.outbox import services as outbox
 
 logger = logging.getLogger(__name__)
@@ -113,10 +116,21 @@ def _after(clock: str, at: datetime, pk: int | None) -> Q:
     return Q(**{f"{clock}__gt": at}) | Q(**{clock: at, "pk__gt": pk})
 
 
+def _narrowed(automation: Automation) -> QuerySet[Any]:
+    """The tickets in the automation's lines and categories that could meet its condition."""
+    tickets = _base(automation)
+    line_ids = [line.pk for line in automation.business_lines.all()]
+    # The catalog (a few queries) is only needed to know the type of a custom field.
+    uses_custom_fields = '"ticket.cf.' in json.dumps(automation.condition)
+    catalog = ticket_catalog(business_line_ids=line_ids or None) if uses_custom_fields else None
+    narrowing = prefilter(automation.condition, catalog)
+    return tickets if narrowing is None else tickets.filter(narrowing)
+
+
 def _query(automation: Automation, cutoff: datetime) -> QuerySet[Any]:
     """The tickets this sweep looks at (before paging and before dropping the fired ones)."""
     clock = automation.clock
-    past = _base(automation).filter(**{f"{clock}__lte": cutoff})
+    past = _narrowed(automation).filter(**{f"{clock}__lte": cutoff})
     if automation.swept_until is None:
         return past  # the first sweep (or a new round of a clock-reading one): all of them
     window = _after(clock, automation.swept_until, automation.swept_after_id)
