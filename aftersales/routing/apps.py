@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -60,4 +62,11 @@ class RoutingConfig(AppConfig):
             ),
             reactions.react,
             eager=True,
+        )
+        from aftersales.outbox.scheduler import register_periodic
+
+        register_periodic(
+            "routing.drain_push_queues",
+            every=timedelta(minutes=1),
+            function=reactions.drain_push_queues,
         )

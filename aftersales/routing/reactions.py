@@ -90,3 +90,8 @@ def _freed_agent(event: OutboxEvent) -> int | None:
     if previous is None or previous == payload.get("assignee_id"):
         return None
     return int(previous)
+
+
+def drain_push_queues() -> int:
+    """Periodic: queued tickets of push-queue teams go to agents free now."""
+    return services.drain_push_queues()

@@ -4,15 +4,17 @@ next") or who becomes free, within their capacity."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.utils import timezone, translation
 
 from aftersales.accounts.models import Team, User
 from aftersales.core.errors import PermissionDenied
 from aftersales.routing import selectors, services
+from aftersales.sla import services as sla
 from aftersales.tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +145,25 @@ def test_a_manual_queue_team_queues_every_ticket(
     # then
     assert (outcome.assignee, outcome.queued) == (None, True)
     assert outcome.explanation == f"manual: waits in the queue of {team.name}"
+
+
+def test_the_periodic_drain_hands_queued_tickets_when_a_shift_begins(
+    routed_team: RoutedTeam, make_ticket: MakeTicket, desk: dict[str, Any]
+) -> None:
+    """No event says "the shift started": the minute job finds the free agent."""
+    # given: Li works Mondays only; two tickets queued on a Sunday
+    team, (li,) = routed_team(["Li Lei"], strategy="round_robin", queue_mode=True)
+    monday = {"0": [{"start": "00:00", "end": "24:00"}]}
+    calendar = sla.create_calendar(actor=desk["admin"], name="Mondays", hours=monday)
+    services.update_agent_profile(actor=desk["admin"], user=li, changes={"calendar": calendar})
+    with time_machine.travel(datetime(2026, 11, 29, 2, 0, tzinfo=UTC), tick=False):
+        queued = [make_ticket(team=None) for _ in range(2)]
+        for ticket in queued:
+            services.route_to_team(ticket=ticket, team=team)
+        on_sunday = services.drain_push_queues()
+    # when
+    with time_machine.travel(datetime(2026, 11, 30, 2, 0, tzinfo=UTC), tick=False):
+        on_monday = services.drain_push_queues()
+    # then
+    assert (on_sunday, on_monday) == (0, 2)
+    assert [Ticket.objects.get(pk=t.pk).assignee_id for t in queued] == [li.pk, li.pk]

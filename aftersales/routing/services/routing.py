@@ -46,6 +46,7 @@ from aftersales.tickets.permissions import CHANGE_TICKET
 
 __all__ = [
     "RoutingOutcome",
+    "drain_push_queues",
     "escalate",
     "get_next",
     "hand_next_when_free",
@@ -504,6 +505,29 @@ def hand_next_when_free(agent: User) -> list[Ticket]:
         if ticket is None:
             break
         handed.append(ticket)
+    return handed
+
+
+NOT_ONLINE = [a for a in Availability.values if a != Availability.ONLINE]
+
+
+def drain_push_queues() -> int:
+    """Hand waiting tickets of push-queue teams to whoever can take them now (the periodic
+    job): a shift that starts, a capacity raised or a member added raises no event."""
+    handed = 0
+    teams = (
+        TeamRouting.objects.filter(queue_mode=True, team__is_active=True)
+        .exclude(strategy=Strategy.MANUAL)
+        .values_list("team_id", flat=True)
+    )
+    for team_id in teams:
+        if not selectors.queued_tickets([team_id]).exists():
+            continue
+        agents = User.objects.filter(
+            team_memberships__team_id=team_id, is_active=True, kind=User.Kind.STAFF
+        ).exclude(agent_profile__availability__in=NOT_ONLINE)
+        for agent in agents.order_by("pk"):
+            handed += len(hand_next_when_free(agent))
     return handed
 
 
