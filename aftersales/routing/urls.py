@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern] = [
     path("settings/skills/", views.skill_list, name="skill_list"),
     path("settings/skills/<int:pk>/", views.skill_edit, name="skill_edit"),
     path("settings/regions/", views.region_list, name="region_list"),
+    path("settings/regions/<int:pk>/", views.region_edit, name="region_edit"),
     path("settings/agents/", views.agent_list, name="agent_list"),
     path("settings/agents/<int:pk>/", views.agent_edit, name="agent_edit"),
     path("queues/", views.queue_list, name="queue_list"),

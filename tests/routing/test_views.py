@@ -205,3 +205,31 @@ def test_a_manager_edits_an_agents_profile(desk: dict[str, Any], login_client: L
     profile = AgentProfile.objects.get(user=agent)
     assert (profile.availability, profile.capacity) == ("on_leave", 2)
     assert list(profile.skills.values_list("key", flat=True)) == ["repair"]
+
+
+def test_an_admin_moves_a_region_and_a_loop_is_refused_at_the_field(
+    desk: dict[str, Any], login_client: Login
+) -> None:
+    # given
+    from aftersales.routing.models import Region
+
+    client = english(login_client(desk["admin"]))
+    east, shanghai = Region.objects.get(code="east-china"), Region.objects.get(code="shanghai")
+    jiangsu = Region.objects.get(code="jiangsu")
+    north = Region.objects.get(code="north-china")
+    # when
+    moved = client.post(
+        f"/routing/settings/regions/{shanghai.pk}/",
+        {"name_zh": "上海", "name_en": "Shanghai", "parent": str(north.pk)},
+    )
+    looped = client.post(
+        f"/routing/settings/regions/{east.pk}/",
+        {"name_zh": "华东", "name_en": "East China", "parent": str(jiangsu.pk)},
+    )
+    # then
+    assert moved.status_code == 302
+    assert Region.objects.get(code="shanghai").parent_id == north.pk
+    assert looped.context["form"].errors["parent"] == [
+        "A region cannot lie inside itself, and the tree is at most 6 levels deep."
+    ]
+    assert Region.objects.get(code="east-china").parent_id is None
