@@ -30,7 +30,7 @@ from aftersales.routing.permissions import (
 )
 from aftersales.sla.selectors import calendars_visible_to
 from aftersales.tickets.models import Ticket
-from aftersales.tickets.selectors import ticket_types_visible_to
+from aftersales.tickets.selectors import ticket_types_visible_to, tickets_visible_to
 from aftersales.tickets.services import PRIORITY_KEYS
 
 router = Router(tags=["routing"])
@@ -156,6 +156,15 @@ class QueuedOut(Schema):
 
 class QueueQuery(Schema):
     limit: int = Field(50, ge=1, le=MAX_QUEUE_PAGE)
+
+
+class OutcomeOut(Schema):
+    team_id: int
+    assignee_id: int | None
+    assignee: str | None
+    strategy: str
+    queued: bool
+    explanation: str
 
 
 class TypeSkillsIO(Schema):
@@ -487,6 +496,22 @@ def update_team_routing(
     )
     response["ETag"] = etag_of(routing.version)
     return routing_out(team, routing)
+
+
+@router.get("/teams/{team_id}/plan/{ticket_id}", response=OutcomeOut)
+def plan_route(request: HttpRequest, team_id: int, ticket_id: int) -> dict[str, Any]:
+    """Who would get the ticket if it were routed to the team now, and why; writes nothing."""
+    team = _routed_team(request, team_id)
+    ticket = get_object_or_404(tickets_visible_to(request.user), pk=ticket_id)
+    outcome = services.plan_route(ticket=ticket, team=team)
+    return {
+        "team_id": outcome.team.pk,
+        "assignee_id": outcome.assignee.pk if outcome.assignee else None,
+        "assignee": str(outcome.assignee) if outcome.assignee else None,
+        "strategy": outcome.strategy,
+        "queued": outcome.queued,
+        "explanation": outcome.explanation,
+    }
 
 
 @router.get("/teams/{team_id}/queue", response=list[QueuedOut])

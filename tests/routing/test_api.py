@@ -385,3 +385,40 @@ def test_an_agent_at_my_teams_does_not_reach_a_types_skills(
     # then: ticket types are configuration of a business line, beyond "my teams"
     assert_problem(response, 404)
     assert TicketTypeSkill.objects.exists() is False
+
+
+def test_plan_says_who_would_get_a_ticket_without_assigning_it(
+    desk: dict[str, Any], login_client: Login, make_ticket: MakeTicket
+) -> None:
+    # given
+    team = desk["team_a"]
+    services.update_team_routing(
+        actor=desk["admin"], team=team, changes={"strategy": "round_robin"}
+    )
+    ticket = make_ticket(team=None)
+    # when
+    response = login_client(desk["manager"]).get(f"{BASE}/teams/{team.pk}/plan/{ticket.pk}")
+    # then
+    assert body_of(response) == {
+        "team_id": team.pk,
+        "assignee_id": desk["insider"].pk,
+        "assignee": "insider",
+        "strategy": "round_robin",
+        "queued": False,
+        "explanation": "round-robin → insider",
+    }
+    ticket.refresh_from_db()
+    assert (ticket.team_id, ticket.assignee_id) == (None, None)
+
+
+def test_plan_of_another_teams_ticket_is_not_found(
+    desk: dict[str, Any], login_client: Login, make_ticket: MakeTicket
+) -> None:
+    # given
+    ticket = make_ticket()
+    # when
+    response = login_client(desk["outsider"]).get(
+        f"{BASE}/teams/{desk['team_b'].pk}/plan/{ticket.pk}"
+    )
+    # then
+    assert_problem(response, 404)
