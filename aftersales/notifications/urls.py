@@ -10,6 +10,7 @@ urlpatterns = [
     path("bell/", views.bell, name="bell"),
     path("preferences/", views.preference_page, name="preferences"),
     path("<int:pk>/read/", views.notification_read, name="read"),
+    path("log/", views.log_list, name="log_list"),
     path("<int:pk>/log/", views.delivery_log, name="log"),
     path("settings/templates/", views.template_list, name="template_list"),
     path("settings/templates/new/", views.template_create, name="template_create"),

@@ -17,7 +17,7 @@ from aftersales.core.errors import DomainError
 from aftersales.notifications import preferences, rendering, selectors, services
 from aftersales.notifications.choices import Channel, Event
 from aftersales.notifications.forms import TemplateForm
-from aftersales.notifications.models import NotificationTemplate
+from aftersales.notifications.models import Delivery, NotificationTemplate
 from aftersales.web.shortcuts import add_domain_error, signed_in
 
 PAGE_SIZE = 30
@@ -72,6 +72,30 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
     marked = services.mark_all_read(actor=request.user)
     messages.success(request, _("%(count)s notifications marked read.") % {"count": marked})
     return redirect("notifications:list")
+
+
+@signed_in
+def log_list(request: HttpRequest) -> HttpResponse:
+    """Recent notifications in the person's scope with how each channel went; ``?status=``
+    narrows to those with a delivery in that state (failed, pending…)."""
+    notifications = selectors.logged_notifications_visible_to(request.user)
+    status = request.GET.get("status", "")
+    if status in Delivery.Status.values:
+        notifications = notifications.filter(deliveries__status=status).distinct()
+    notifications = notifications.select_related("ticket").prefetch_related("deliveries")
+    page = Paginator(notifications.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "notifications/log_list.html",
+        {
+            "page": page,
+            "status": status,
+            "statuses": Delivery.Status.choices,
+            "query": f"status={status}" if status in Delivery.Status.values else "",
+        },
+    )
 
 
 @signed_in
@@ -136,6 +160,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
             "may_add": authz.has_permission(request.user, services.ADD_TEMPLATE),
             "may_change": authz.has_permission(request.user, services.CHANGE_TEMPLATE),
             "may_configure": authz.has_permission(request.user, services.CONFIGURE_CHANNELS),
+            "may_read_log": authz.has_permission(request.user, services.VIEW_DELIVERY),
         },
     )
 

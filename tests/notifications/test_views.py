@@ -249,3 +249,24 @@ def test_sms_gateway_page_shows_a_url_key_masked_and_keeps_it(
     provider = SmsProvider.objects.get()
     assert (provider.name, provider.secret) == ("Gateway 2", "sms-secret-0123456")
     assert "apikey=k3y0123456789" in provider.url_template
+
+
+def test_delivery_log_list_filters_failed_and_follows_scope(
+    desk: dict[str, Any],
+    make_ticket: Callable[..., Ticket],
+    templates: dict[str, Any],
+    login_client: Client,
+) -> None:
+    """The manager sees the failed e-mail of a ticket in scope; an agent gets 403."""
+    User.objects.filter(pk=desk["insider"].pk).update(email="insider@example.com")
+    ticket = make_ticket(assignee=User.objects.get(pk=desk["insider"].pk))
+    failed = _assign(ticket, templates["ticket-assigned"])
+    ok = _assign(ticket, templates["mentioned"])
+    failed.deliveries.filter(channel="email").update(status="failed", attempts=8)
+    manager = login_client(desk["manager"])
+    page = manager.get("/notifications/log/?status=failed")
+    assert page.status_code == 200
+    rows = [n.pk for n in page.context["page"]]
+    assert rows == [failed.pk]
+    assert ok.pk in [n.pk for n in manager.get("/notifications/log/").context["page"]]
+    assert login_client(desk["insider"]).get("/notifications/log/").status_code == 403
