@@ -31,11 +31,17 @@ class SendResult:
 
 
 class ChannelError(Exception):
-    """The provider refused the message (``response_code`` says how, when it did)."""
+    """The provider refused the message (``response_code`` says how, when it did).
 
-    def __init__(self, message: str, *, response_code: int | None = None) -> None:
+    ``is_permanent`` errors (no gateway configured, the robot removed) are not retried.
+    """
+
+    def __init__(
+        self, message: str, *, response_code: int | None = None, is_permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.response_code = response_code
+        self.is_permanent = is_permanent
 
 
 def send_email(delivery: Delivery) -> SendResult:
@@ -88,7 +94,7 @@ def send_sms(delivery: Delivery) -> SendResult:
     """Through the administrator's HTTP gateway (:class:`SmsProvider`)."""
     provider = SmsProvider.objects.filter(is_active=True).order_by("pk").first()
     if provider is None:
-        raise ChannelError("No active SMS provider is configured.")
+        raise ChannelError("No active SMS provider is configured.", is_permanent=True)
     timestamp = str(int(time.time()))
     values = {
         "phone": delivery.address,
@@ -156,7 +162,7 @@ def _robot_answer(answer: outbound.Response) -> SendResult:
 def _robot(delivery: Delivery) -> ChatRobot:
     robot = delivery.robot
     if robot is None or not robot.is_active:
-        raise ChannelError("The group robot was removed or deactivated.")
+        raise ChannelError("The group robot was removed or deactivated.", is_permanent=True)
     return robot
 
 
@@ -206,5 +212,5 @@ def register_sender(channel: str, sender: Callable[[Delivery], SendResult]) -> N
 def send(delivery: Delivery) -> SendResult:
     sender = SENDERS.get(delivery.channel)
     if sender is None:
-        raise ChannelError(f"No sender for channel {delivery.channel}.")
+        raise ChannelError(f"No sender for channel {delivery.channel}.", is_permanent=True)
     return sender(delivery)

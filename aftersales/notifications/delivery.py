@@ -97,7 +97,7 @@ def send(delivery: Delivery, attempt: DeliveryAttempt) -> str:
             delivery.attempts,
             error,
         )
-        final = delivery.attempts >= conf.max_attempts()
+        final = delivery.attempts >= conf.max_attempts() or getattr(error, "is_permanent", False)
         return _finish(
             delivery,
             attempt,
