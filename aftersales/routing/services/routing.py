@@ -347,14 +347,20 @@ def plan_route(*, ticket: Ticket, team: Team) -> RoutingOutcome:
         return kept
     decision = _decide(ticket, team, routing)
     if decision.strategy == Strategy.MANUAL:
-        queued = routing is not None and routing.queue_mode
-        return RoutingOutcome(team, None, "queue" if queued else "manual", queued,
-                              _manual_text(team, routing))  # fmt: skip
+        return _manual(team, routing)
     if decision.ordered:
-        agent = decision.ordered[0].user
-        return RoutingOutcome(team, agent, decision.strategy, False,
-                              _picked(decision.strategy, agent))  # fmt: skip
+        return _assigned(team, decision, decision.ordered[0].user)
     return _nobody(ticket, team, decision)
+
+
+def _manual(team: Team, routing: TeamRouting | None) -> RoutingOutcome:
+    queued = routing is not None and routing.queue_mode
+    strategy = "queue" if queued else Strategy.MANUAL
+    return RoutingOutcome(team, None, strategy, queued, _manual_text(team, routing))
+
+
+def _assigned(team: Team, decision: _Decision, agent: User) -> RoutingOutcome:
+    return RoutingOutcome(team, agent, decision.strategy, False, _picked(decision.strategy, agent))
 
 
 def _kept(ticket: Ticket, team: Team) -> RoutingOutcome | None:
@@ -397,24 +403,18 @@ def route_to_team(
         return kept
     decision = _decide(ticket, team, routing)
     agent = _first_claimable(decision, ticket)
+    outcome: RoutingOutcome | None = None
+    changes: dict[str, Any] = {"team": team, "assignee": agent}
+    if decision.strategy == Strategy.MANUAL:
+        outcome = _manual(team, routing)
+        if not outcome.queued:
+            del changes["assignee"]  # a member who has the ticket keeps it
+    elif agent is not None:
+        outcome = _assigned(team, decision, agent)
     with outbox.caused_by(_cause(team, reason)):
-        if decision.strategy == Strategy.MANUAL:
-            queued = routing is not None and routing.queue_mode
-            outcome = RoutingOutcome(team, None, "queue" if queued else "manual", queued,
-                                     _manual_text(team, routing))  # fmt: skip
-            changes: dict[str, Any] = {"team": team}
-            if queued:
-                changes["assignee"] = None
-        elif agent is not None:
-            outcome = RoutingOutcome(team, agent, decision.strategy, False,
-                                     _picked(decision.strategy, agent))  # fmt: skip
-            changes = {"team": team, "assignee": agent}
-        else:
-            changes = {"team": team, "assignee": None}
-            outcome = None
         ticket = tickets.update_ticket(actor=None, ticket=ticket, changes=changes)
-        if outcome is None:
-            outcome = _nobody(ticket, team, decision)
+        # The queue position counts the tickets ahead once this one waits too.
+        outcome = outcome or _nobody(ticket, team, decision)
         if agent is not None:
             _mark_assigned(agent, routing, timezone.now())
         _announce(ticket, outcome, actor=actor, reason=reason)
