@@ -378,6 +378,7 @@ class RobotOut(Schema):
     id: int
     name: str
     kind: str
+    message_type: str
     webhook_url: str
     secret: str
     team_id: int | None
@@ -390,6 +391,7 @@ class RobotIn(Schema):
 
     name: str = Field(..., max_length=120)
     kind: str
+    message_type: str = "text"
     webhook_url: str = Field(..., max_length=500)
     secret: str = Field("", max_length=200)
     team_id: int | None = None
@@ -400,6 +402,7 @@ class RobotPatch(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, max_length=120)
+    message_type: str | None = None
     webhook_url: str | None = Field(None, max_length=500)
     secret: str | None = Field(None, max_length=200)
     team_id: int | None = None
@@ -450,6 +453,7 @@ def _robot_out(robot: ChatRobot) -> dict[str, Any]:
         "id": robot.pk,
         "name": robot.name,
         "kind": robot.kind,
+        "message_type": robot.message_type,
         "webhook_url": channel_settings.mask_url(robot.webhook_url),
         "secret": channel_settings.mask_secret(robot.secret),
         "team_id": robot.team_id,

@@ -104,6 +104,7 @@ def _robot_state(robot: ChatRobot) -> dict[str, Any]:
     return {
         "name": robot.name,
         "kind": robot.kind,
+        "message_type": robot.message_type,
         "webhook_url": mask_url(robot.webhook_url),
         "secret": mask_secret(robot.secret),
         "team": robot.team_id,
@@ -120,6 +121,12 @@ def _apply_robot(robot: ChatRobot, changes: Mapping[str, Any]) -> None:
                 "invalid_choice", field="kind", message=_("Choose WeCom or DingTalk.")
             )
         robot.kind = changes["kind"]
+    if "message_type" in changes:
+        if changes["message_type"] not in ChatRobot.MessageType.values:
+            raise DomainError(
+                "invalid_choice", field="message_type", message=_("Choose text or Markdown.")
+            )
+        robot.message_type = changes["message_type"]
     if "webhook_url" in changes:
         robot.webhook_url = _url(changes["webhook_url"], "webhook_url")
     if "secret" in changes and changes["secret"] is not None:

@@ -86,6 +86,7 @@ def robot_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "name": robot.name,
         "kind": robot.kind,
+        "message_type": robot.message_type,
         "webhook_url": "",
         "team": robot.team_id,
         "is_active": robot.is_active,

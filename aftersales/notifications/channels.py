@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
@@ -166,10 +167,29 @@ def _robot(delivery: Delivery) -> ChatRobot:
     return robot
 
 
-def _robot_body(delivery: Delivery) -> bytes:
-    # Plain text, not markdown: customer text must not turn into links or formatting.
-    message = {"msgtype": "text", "text": {"content": text_of(delivery)}}
-    return json.dumps(message, ensure_ascii=False).encode()
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
+
+
+def markdown_escape(text: str) -> str:
+    """Text shown as itself in Markdown: customer text cannot become links or formatting."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def robot_message(delivery: Delivery, robot: ChatRobot) -> dict[str, Any]:
+    """The robot's JSON message: plain text, or Markdown with the subject in bold and every
+    rendered value escaped."""
+    if robot.message_type != ChatRobot.MessageType.MARKDOWN:
+        return {"msgtype": "text", "text": {"content": text_of(delivery)}}
+    subject, body = markdown_escape(delivery.subject), markdown_escape(delivery.body)
+    text = f"**{subject}**\n\n{body}" if subject else body
+    if robot.kind == ChatRobot.Kind.DINGTALK:
+        title = delivery.subject or delivery.body[:30]
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+    return {"msgtype": "markdown", "markdown": {"content": text}}
+
+
+def _robot_body(delivery: Delivery, robot: ChatRobot) -> bytes:
+    return json.dumps(robot_message(delivery, robot), ensure_ascii=False).encode()
 
 
 def send_wecom(delivery: Delivery) -> SendResult:
@@ -177,7 +197,7 @@ def send_wecom(delivery: Delivery) -> SendResult:
     robot = _robot(delivery)
     answer = _call(
         robot.webhook_url,
-        body=_robot_body(delivery),
+        body=_robot_body(delivery, robot),
         headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key(delivery)},
     )
     return _robot_answer(answer)
@@ -191,7 +211,7 @@ def send_dingtalk(delivery: Delivery) -> SendResult:
         url = dingtalk_signed_url(url, robot.secret, timestamp_ms=int(time.time() * 1000))
     answer = _call(
         url,
-        body=_robot_body(delivery),
+        body=_robot_body(delivery, robot),
         headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key(delivery)},
     )
     return _robot_answer(answer)

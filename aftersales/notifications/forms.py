@@ -95,6 +95,9 @@ class RobotForm(forms.Form):
 
     name = forms.CharField(label=_("Name"), max_length=120)
     kind = forms.ChoiceField(label=_("Kind"), choices=ChatRobot.Kind.choices)
+    message_type = forms.ChoiceField(
+        label=_("Message type"), choices=ChatRobot.MessageType.choices, initial="text"
+    )
     webhook_url = forms.CharField(
         label=_("Webhook URL"),
         max_length=500,

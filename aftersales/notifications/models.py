@@ -259,8 +259,15 @@ class ChatRobot(models.Model):
         WECOM = "wecom", _("WeCom group robot")
         DINGTALK = "dingtalk", _("DingTalk group robot")
 
+    class MessageType(models.TextChoices):
+        TEXT = "text", _("Text")
+        MARKDOWN = "markdown", _("Markdown (subject in bold)")
+
     name = models.CharField(_("name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    message_type = models.CharField(
+        _("message type"), max_length=16, choices=MessageType.choices, default=MessageType.TEXT
+    )
     webhook_url = models.CharField(_("webhook URL"), max_length=500)
     secret = models.CharField(_("signing secret"), max_length=200, blank=True)
     team = models.ForeignKey(

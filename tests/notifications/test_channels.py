@@ -409,3 +409,30 @@ def test_agents_cannot_read_or_change_channel_settings(
     from aftersales.notifications.models import SmsProvider
 
     assert SmsProvider.objects.count() == 0
+
+
+def test_markdown_robot_escapes_customer_text(
+    desk: dict[str, Any],
+    make_ticket: Callable[..., Ticket],
+    templates: dict[str, Any],
+    provider: FakeProvider,
+    loopback_allowed: None,
+) -> None:
+    """A subject written as a Markdown link arrives escaped: the group sees it, not a link."""
+    provider.answer = dingtalk(DINGTALK_SECRET)
+    _robot(desk, provider, "dingtalk", secret=DINGTALK_SECRET, message_type="markdown")
+    ticket = make_ticket(subject="[Win a prize](http://evil.example) **now**")
+    [notification] = services.notify_ticket(
+        ticket=ticket, audiences=["team"], template=templates["sla-warning"], channels=["dingtalk"]
+    )
+    assert isinstance(notification, Notification)
+    delivery.send_notification(notification.pk)
+    [request] = provider.requests
+    message = json.loads(request.body)
+    assert message["msgtype"] == "markdown"
+    assert message["markdown"]["title"] == f"工单 {ticket.number} 即将超时"
+    assert message["markdown"]["text"] == (
+        f"**工单 {ticket.number.replace('-', chr(92) + '-')} 即将超时**\n\n"
+        "“\\[Win a prize\\]\\(http://evil\\.example\\) \\*\\*now\\*\\*”将于  到期（）。"
+    )
+    assert _only(notification, "dingtalk").status == "sent"

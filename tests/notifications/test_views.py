@@ -188,6 +188,7 @@ def test_robot_page_keeps_the_secret_and_never_shows_it(
         {
             "name": "East group",
             "kind": "dingtalk",
+            "message_type": "text",
             "webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=tok0123456789ab",
             "secret": secret,
             "team": desk["team_a"].pk,
@@ -205,11 +206,22 @@ def test_robot_page_keeps_the_secret_and_never_shows_it(
     # Saving the form without retyping them keeps the secret and the URL.
     response = client.post(
         f"/notifications/settings/channels/robots/{robot.pk}/",
-        {"name": "East", "kind": "dingtalk", "team": desk["team_a"].pk, "is_active": "on"},
+        {
+            "name": "East",
+            "kind": "dingtalk",
+            "message_type": "markdown",
+            "team": desk["team_a"].pk,
+            "is_active": "on",
+        },
     )
     assert response.status_code == 302
     robot.refresh_from_db()
-    assert (robot.name, robot.secret, robot.version) == ("East", secret, 2)
+    assert (robot.name, robot.message_type, robot.secret, robot.version) == (
+        "East",
+        "markdown",
+        secret,
+        2,
+    )
     assert robot.webhook_url.endswith("access_token=tok0123456789ab")
 
 
