@@ -64,6 +64,10 @@ def test_simultaneous_tickets_never_exceed_an_agents_capacity(
 ) -> None:
     # given
     team, agents = routed_team(["A", "B", "C"], strategy="least_loaded", default_capacity=1)
+    for agent in agents:
+        # Profiles made beforehand: making one on first use would serialise the threads anyway.
+        services.set_availability(actor=agent, user=agent, status="away")
+        services.set_availability(actor=agent, user=agent, status="online")
     waiting = [make_ticket(team=None) for _ in range(6)]
     # when
     all_at_once([lambda t=t: services.route_to_team(ticket=t, team=team) for t in waiting])
