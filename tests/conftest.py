@@ -55,6 +55,17 @@ def audit_log_yields_to_test_flush() -> Iterator[None]:
     operations.execute_sql_flush = original
 
 
+@pytest.fixture(autouse=True)
+def _rules_read_afresh() -> Iterator[None]:
+    """The rule engine keeps compiled rules per process for a second; a test's rolled-back
+    rules must not outlive it."""
+    from aftersales.automation import engine
+
+    engine.forget_rules()
+    yield
+    engine.forget_rules()
+
+
 @pytest.fixture
 def admin_user(db: None) -> User:
     """The installation's first administrator (role admin, scope all)."""

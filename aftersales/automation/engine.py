@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -105,18 +106,33 @@ class LoadedRule:
 
 
 _lock = threading.Lock()
-_loaded: dict[str, Any] = {"generation": None, "rules": ()}
+_loaded: dict[str, Any] = {"generation": None, "rules": (), "checked_at": None}
+
+
+# How long a process trusts the generation it read: a rule saved in another process takes
+# effect there within this many seconds (in the saving process, at once).
+GENERATION_TTL = 1.0
 
 
 def generation() -> int:
+    now = time.monotonic()
+    if _loaded["checked_at"] is not None and now - _loaded["checked_at"] < GENERATION_TTL:
+        return int(_loaded["generation"] or 0)
     value = RuleSet.objects.filter(pk=1).values_list("generation", flat=True).first()
+    _loaded["checked_at"] = now
     return int(value or 0)
+
+
+def forget_rules() -> None:
+    """Drop the compiled rules of this process (after a change made here, and in tests)."""
+    with _lock:
+        _loaded.update(generation=None, rules=(), checked_at=None)
 
 
 def active_rules() -> tuple[LoadedRule, ...]:
     """The active rules in order, compiled; re-read only when the rule set's generation moved."""
     current = generation()
-    if _loaded["generation"] == current:
+    if _loaded["generation"] == current and _loaded["checked_at"] is not None:
         return _loaded["rules"]
     rules = tuple(
         LoadedRule(
@@ -190,8 +206,11 @@ def on_ticket_event(event: OutboxEvent) -> None:
         return
     from aftersales.tickets.models import Ticket
 
-    ticket = Ticket.objects.select_related("requester__tier").filter(pk=ticket_id).first()
-    if ticket is None or ticket.merged_into_id is not None:
+    try:
+        ticket = Ticket.objects.select_related("requester__tier").get(pk=ticket_id)
+    except Ticket.DoesNotExist:
+        return
+    if ticket.merged_into_id is not None:
         return
     run_rules(ticket, candidates, event=event, trigger=trigger)
 
@@ -199,35 +218,47 @@ def on_ticket_event(event: OutboxEvent) -> None:
 def run_rules(
     ticket: Any, rules: list[LoadedRule], *, event: OutboxEvent, trigger: tuple[str, ...]
 ) -> list[Execution]:
-    chain, depth = chain_of(event)
+    """Evaluate ``rules`` (in order) on one activation of the ticket; act for those that match
+    and have not fired in this chain yet. Returns the log lines written."""
     facts = EventFacts(
         type=trigger[0], changes=_changes(event.payload), actor_kind=actor_kind(event)
     )
     activation = ticket_activation(ticket, event=facts)
+    matches = [rule for rule in rules if compiler.evaluate(rule.program, activation)]
+    if not matches:
+        return []  # the common case costs no more queries
+    chain, depth = chain_of(event)
     fired = set(
         Execution.objects.filter(ticket=ticket, chain=chain).values_list("rule_id", flat=True)
     )
     log: list[Execution] = []
-    for rule in rules:
-        if rule.pk in fired or not compiler.evaluate(rule.program, activation):
+    for rule in matches:
+        if rule.pk in fired:
             continue
         fired.add(rule.pk)
+        entry = Execution(
+            ticket=ticket,
+            rule_id=rule.pk,
+            name=rule.name,
+            version=rule.version,
+            trigger=trigger[0],
+            event_id=event.pk,
+            chain=chain,
+            depth=depth,
+        )
+        log.append(entry)
         if depth >= max_depth():
             logger.warning(
                 "Rule %s not run on ticket %s: chain %s is too deep", rule.pk, ticket.pk, chain
             )
-            log.append(
-                _record(
-                    ticket, rule, trigger[0], event, chain, depth, Execution.Outcome.DEPTH_LIMIT, []
-                )
-            )
+            entry.outcome, entry.steps = Execution.Outcome.DEPTH_LIMIT, []
             continue
         with outbox.caused_by({"chain": chain, "depth": depth + 1, "rule": rule.pk}):
-            steps = action_kinds.apply_all(rule.actions, ticket=ticket, source=rule.name)
-        log.append(_record(ticket, rule, trigger[0], event, chain, depth, _outcome(steps), steps))
+            entry.steps = action_kinds.apply_all(rule.actions, ticket=ticket, source=rule.name)
+        entry.outcome = _outcome(entry.steps)
         if rule.stop_processing:
             break
-    return log
+    return Execution.objects.bulk_create(log)
 
 
 def _outcome(steps: list[dict[str, Any]]) -> str:
@@ -235,30 +266,6 @@ def _outcome(steps: list[dict[str, Any]]) -> str:
     if not failed:
         return Execution.Outcome.APPLIED
     return Execution.Outcome.FAILED if failed == len(steps) else Execution.Outcome.PARTIAL
-
-
-def _record(
-    ticket: Any,
-    rule: LoadedRule,
-    trigger: str,
-    event: OutboxEvent,
-    chain: str,
-    depth: int,
-    outcome: str,
-    steps: list[dict[str, Any]],
-) -> Execution:
-    return Execution.objects.create(
-        ticket=ticket,
-        rule_id=rule.pk,
-        name=rule.name,
-        version=rule.version,
-        trigger=trigger,
-        event_id=event.pk,
-        chain=chain,
-        depth=depth,
-        outcome=outcome,
-        steps=steps,
-    )
 
 
 def bump_generation() -> None:
@@ -270,3 +277,4 @@ def bump_generation() -> None:
     token = secrets.randbits(62)
     if not RuleSet.objects.filter(pk=1).update(generation=token):
         RuleSet.objects.create(pk=1, generation=token)
+    forget_rules()
