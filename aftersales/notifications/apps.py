@@ -56,6 +56,9 @@ class NotificationsConfig(AppConfig):
             every=timedelta(seconds=conf.retry_seconds()),
             function=delivery.send_due,
         )
+        register_periodic(
+            "notifications.prune", every=timedelta(hours=6), function=delivery.prune_notifications
+        )
         post_migrate.connect(_sync_defaults, sender=self)
 
 

@@ -33,6 +33,12 @@ def max_attempts() -> int:
     return _setting("NOTIFICATIONS_MAX_ATTEMPTS", 8)
 
 
+def retention_days() -> int:
+    """How long notifications and their delivery logs are kept
+    (``NOTIFICATIONS_RETENTION_DAYS``)."""
+    return _setting("NOTIFICATIONS_RETENTION_DAYS", 180)
+
+
 def allow_private_hosts() -> bool:
     """Whether SMS and robot webhooks may point at private or loopback addresses
     (``NOTIFICATIONS_ALLOW_PRIVATE_HOSTS``: tests and on-premises gateways)."""

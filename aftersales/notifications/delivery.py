@@ -176,6 +176,19 @@ def send_due(limit: int = 200) -> int:
     return sum(counts.values())
 
 
+def prune_notifications() -> int:
+    """Periodic job: forget notifications (with their deliveries and log) older than the
+    retention period, unless a delivery is still pending or being sent; returns how many."""
+    cutoff = timezone.now() - timedelta(days=conf.retention_days())
+    unfinished = Delivery.objects.filter(status__in=[Status.PENDING, Status.RUNNING])
+    old = Notification.objects.filter(created_at__lt=cutoff).exclude(
+        pk__in=unfinished.values("notification_id")
+    )
+    ids = list(old.values_list("pk", flat=True)[:5000])
+    deleted = Notification.objects.filter(pk__in=ids).delete()[1].get(Notification._meta.label, 0)
+    return int(deleted)
+
+
 def on_notification_created(event: OutboxEvent) -> None:
     """Outbox subscriber (not transactional: it calls out to SMTP and HTTP)."""
     notification_id = event.payload.get("notification_id")

@@ -100,3 +100,22 @@ def test_a_removed_robot_fails_at_once_without_retries(
     row = Delivery.objects.get(notification=notification)
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.last_error == "ChannelError: The group robot was removed or deactivated."
+
+
+def test_old_notifications_are_pruned_unless_still_being_delivered(
+    email_delivery: Delivery, desk: dict[str, Any], templates: dict[str, Any]
+) -> None:
+    """After 180 days a finished notification goes with its log; one still pending stays."""
+    finished = email_delivery.notification
+    Delivery.objects.filter(pk=email_delivery.pk).update(status="sent")
+    [pending] = services.notify_ticket(
+        ticket=finished.ticket, audiences=["assignee"], template=templates["mentioned"]
+    )
+    with time_machine.travel(timezone.now() + timedelta(days=181)):
+        [recent] = services.notify_ticket(
+            ticket=finished.ticket, audiences=["assignee"], template=templates["sla-warning"]
+        )
+        assert delivery.prune_notifications() == 1
+    remaining = set(Notification.objects.values_list("pk", flat=True))
+    assert remaining == {pending.pk, recent.pk}
+    assert Delivery.objects.filter(notification_id=finished.pk).exists() is False
