@@ -289,7 +289,10 @@ def bench_sweep(repeats: int) -> None:
     opened = open_everything()
     admin = User.objects.get(username="bench-admin")
     model = MODELS[-1]  # the rarest model
-    matching = Ticket.objects.filter(priority=4, custom_fields__contains={"model": model}).count()
+    region = "northeast"
+    matching = Ticket.objects.filter(
+        priority=4, custom_fields__contains={"model": model, "region": [region]}
+    ).count()
     automation = services.create_automation(
         actor=admin,
         values={
@@ -301,6 +304,7 @@ def bench_sweep(repeats: int) -> None:
                 "all": [
                     {"field": "ticket.priority", "op": "is", "value": "urgent"},
                     {"field": "ticket.cf.model", "op": "is", "value": model},
+                    {"field": "ticket.cf.region", "op": "is", "value": region},
                 ]
             },
             "actions": [{"type": "add_tags", "tags": ["waited"]}],
@@ -349,7 +353,7 @@ def bench_sweep(repeats: int) -> None:
         else 0
     )
     print(
-        f"{opened} open tickets; {matching} urgent tickets of model {model};"
+        f"{opened} open tickets; {matching} urgent tickets of model {model} in {region};"
         f" now {timezone.now():%Y-%m-%d %H:%M}"
     )
     print(

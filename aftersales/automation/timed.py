@@ -37,7 +37,12 @@ from aftersales.automation import actions as action_kinds
 from aftersales.automation.models import Automation, AutomationFiring, Execution
 from aftersales.automation.prefilter import prefilter
 from aftersales.conditions import compiler
-from aftersales.conditions.activation import EventFacts, ticket_activation
+from aftersales.conditions.activation import (
+    EventFacts,
+    activation_of,
+    ticket_activation,
+    ticket_data,
+)
 from aftersales.conditions.catalog import ticket_catalog
 from aftersales.outbox import services as outbox
 
@@ -162,6 +167,33 @@ def budget_seconds() -> float:
     return float(value or os.environ.get("AUTOMATION_SWEEP_BUDGET_SECONDS") or 20)
 
 
+def _holding(automation: Automation, ids: list[int], program: Any, now: datetime) -> list[int]:
+    """Those of ``ids`` the condition holds for, read and evaluated a page at a time (no lock:
+    :func:`fire` checks again under one before acting)."""
+    from aftersales.tickets.models import TicketTag
+
+    if not ids:
+        return []
+    tickets = _base(automation).select_related("requester__tier").in_bulk(ids)
+    tags: dict[int, list[str]] = {}
+    for ticket_id, name in (
+        TicketTag.objects.filter(ticket_id__in=ids)
+        .order_by("name")
+        .values_list("ticket_id", "name")
+    ):
+        tags.setdefault(ticket_id, []).append(name)
+    facts = EventFacts(type=TRIGGER)
+    return [
+        pk
+        for pk in ids
+        if pk in tickets
+        and compiler.evaluate(
+            program,
+            activation_of(ticket_data(tickets[pk], tags=tags.get(pk, []), event=facts, now=now)),
+        )
+    ]
+
+
 def fire(automation: Automation, ticket_id: int, cutoff: datetime, program: Any) -> bool:
     """Act on one ticket if it still qualifies and nobody did yet; True when it acted."""
     from aftersales.tickets.models import Ticket
@@ -226,9 +258,9 @@ def sweep(automation: Automation, now: datetime | None = None) -> int:
                 automation=automation, ticket_id__in=[pk for pk, _ in rows]
             ).values_list("ticket_id", flat=True)
         )
-        fired += sum(
-            1 for pk, _ in rows if pk not in done and fire(automation, pk, cutoff, program)
-        )
+        waiting = [pk for pk, _ in rows if pk not in done]
+        for pk in _holding(automation, waiting, program, now):
+            fired += fire(automation, pk, cutoff, program)
         last = rows[-1]
         if time.monotonic() > deadline:
             break
