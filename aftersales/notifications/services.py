@@ -46,6 +46,7 @@ from aftersales.tickets.models import Ticket
 __all__ = [
     "AUDIENCES",
     "PlannedNotification",
+    "check_notify",
     "create_template",
     "deactivate_template",
     "mark_all_read",
@@ -204,6 +205,22 @@ def _ticket_recipients(ticket: Ticket, audiences: Sequence[str], actor: Any) -> 
             robots = ChatRobot.objects.filter(team_id=ticket.team_id, is_active=True)
             recipients.extend(_robot(robot) for robot in robots.order_by("pk"))
     return recipients
+
+
+def check_notify(*, audiences: Sequence[str], template: NotificationTemplate) -> None:
+    """Refuse, at configuration time, what :func:`notify_ticket` would refuse when it runs:
+    unknown audiences, an inactive template, a staff template sent to the requester."""
+    _check_audiences(audiences)
+    if not template.is_active:
+        raise DomainError(
+            "template_inactive", field="template", message=_("The template is not active.")
+        )
+    if "requester" in audiences and template.audience != NotificationTemplate.Audience.CUSTOMER:
+        raise DomainError(
+            "template_not_for_customers",
+            field="template",
+            message=_("This template is written for staff; choose one meant for customers."),
+        )
 
 
 # --- Planning ---------------------------------------------------------------------------------

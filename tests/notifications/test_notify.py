@@ -273,3 +273,19 @@ def test_email_gives_up_after_the_last_attempt(
         2,
         0,
     )
+
+
+def test_check_notify_refuses_what_a_run_would_refuse(
+    templates: dict[str, Any], make_template: Callable[..., NotificationTemplate]
+) -> None:
+    """The rule engine checks an action when it is saved, not when it first fires."""
+    services.check_notify(audiences=["requester"], template=templates["status-changed"])
+    services.check_notify(audiences=["assignee", "user:7"], template=make_template())
+    cases = [
+        (["requester"], templates["ticket-assigned"], "template_not_for_customers"),
+        (["everyone"], templates["ticket-assigned"], "unknown_audience"),
+    ]
+    for audiences, template, code in cases:
+        with pytest.raises(DomainError) as refused:
+            services.check_notify(audiences=audiences, template=template)
+        assert refused.value.code == code
