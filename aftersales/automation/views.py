@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -70,7 +71,25 @@ def _choices(request: HttpRequest) -> dict[str, Any]:
         ],
         "audiences": [(key, audience_labels.get(key, key)) for key in AUDIENCES],
         "skills": [(s.pk, str(s)) for s in Skill.objects.filter(is_active=True).order_by("key")],
+        "fields": _custom_fields(types),
     }
+
+
+def _custom_fields(types: Any) -> list[tuple[str, str]]:
+    """Custom fields of these ticket types (and those of every type), by key."""
+    from aftersales.customfields.models import FieldDefinition
+    from aftersales.tickets.models import form_key_of
+    from aftersales.tickets.services.tickets import TARGET
+
+    forms = ["", *(form_key_of(t.pk) for t in types)]
+    definitions = FieldDefinition.objects.filter(
+        target=TARGET, subtarget__in=forms, is_active=True
+    ).order_by("key")
+    language = translation.get_language() or "en"
+    seen: dict[str, str] = {}
+    for definition in definitions:
+        seen.setdefault(definition.key, f"{definition.label(language)} ({definition.key})")
+    return list(seen.items())
 
 
 def _rows(actions: list[dict[str, Any]], error: DomainError | None) -> list[dict[str, Any]]:

@@ -278,3 +278,37 @@ def test_a_status_changed_rule_sees_which_status_the_ticket_moved_to(
 
     assert tags(ticket) == ["started"]
     assert Execution.objects.get().trigger == "status_changed"
+
+
+def test_a_pair_that_sets_a_field_back_and_forth_stops_at_the_depth_limit_and_says_so(
+    settings: Any,
+    desk: dict[str, Any],
+    make_rule: Callable[..., Any],
+    make_ticket: Callable[..., Ticket],
+    settle: Any,
+) -> None:
+    settings.AUTOMATION_MAX_DEPTH = 1
+    make_rule(
+        "Up",
+        ["updated"],
+        all_of(leaf("ticket.priority", "changed_to", "high")),
+        [{"type": "set_priority", "priority": "low"}],
+    )
+    make_rule(
+        "Down",
+        ["updated"],
+        all_of(leaf("ticket.priority", "changed_to", "low")),
+        [{"type": "set_priority", "priority": "high"}],
+    )
+    ticket = make_ticket()
+
+    settle(
+        lambda: tickets.update_ticket(
+            actor=desk["admin"], ticket=ticket, changes={"priority": Ticket.Priority.HIGH}
+        )
+    )
+
+    ticket.refresh_from_db()
+    assert ticket.priority == Ticket.Priority.LOW  # Up ran; Down was stopped
+    log = {e.name: (e.outcome, e.depth) for e in Execution.objects.all()}
+    assert log == {"Up": ("applied", 0), "Down": ("depth_limit", 1)}

@@ -176,3 +176,11 @@ def test_adding_an_action_row_returns_the_row_and_the_next_button(desk: dict[str
     assert 'name="action-3-audiences"' in page
     assert 'hx-swap-oob="true"' in page
     assert "index=4&add=1" in page
+
+
+def test_set_field_offers_the_custom_fields_by_name(desk: dict[str, Any]) -> None:
+    client = signed_in(desk["admin"])
+
+    page = client.get("/settings/automation/action-row/?index=0&type=set_field").content.decode()
+
+    assert '<option value="resolution_code">Resolution code (resolution_code)</option>' in page
