@@ -268,6 +268,14 @@ class _Message:
     in_app: tuple[str, str] | None
     deliveries: list[tuple[str, str, str, str]]  # channel, address, subject, body
 
+    @property
+    def headline(self) -> tuple[str, str]:
+        """The notification's own subject and body: the in-app text, else the first channel's."""
+        if self.in_app is not None:
+            return self.in_app
+        _channel, _address, subject, body = self.deliveries[0]
+        return subject, body
+
 
 def _render_for(
     recipient: _Recipient,
@@ -381,34 +389,37 @@ def _write(
 ) -> list[Notification]:
     now = timezone.now()
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
-    notifications = []
-    for message in messages:
-        recipient = message.recipient
-        subject, body = message.in_app or message.deliveries[0][2:]
-        notification = Notification.objects.create(
+    notifications = [
+        Notification(
             template=template,
             template_version=template.version,
             event=template.event,
-            recipient_user=recipient.user,
-            recipient_customer=recipient.customer,
-            recipient_label=recipient.label[:200],
-            language=recipient.language,
+            recipient_user=message.recipient.user,
+            recipient_customer=message.recipient.customer,
+            recipient_label=message.recipient.label[:200],
+            language=message.recipient.language,
             ticket=ticket,
             object_type=context_object._meta.label_lower if context_object is not None else "",
             object_id=str(context_object.pk) if context_object is not None else "",
             actor=actor_user,
             reason=reason[:200],
-            subject=subject,
-            body=body,
+            subject=message.headline[0],
+            body=message.headline[1],
             is_in_app=message.in_app is not None,
             created_at=now,
         )
-        Delivery.objects.bulk_create(
-            [
-                _delivery(notification, channel, address, subject, body, recipient, now)
-                for channel, address, subject, body in message.deliveries
-            ]
-        )
+        for message in messages
+    ]
+    # PostgreSQL and SQLite (3.35+) return the new primary keys from a bulk insert.
+    Notification.objects.bulk_create(notifications)
+    Delivery.objects.bulk_create(
+        [
+            _delivery(notification, channel, address, subject, body, message.recipient, now)
+            for notification, message in zip(notifications, messages, strict=True)
+            for channel, address, subject, body in message.deliveries
+        ]
+    )
+    for notification, message in zip(notifications, messages, strict=True):
         outbox.emit(
             "notification.created",
             notification,
@@ -423,7 +434,6 @@ def _write(
                 "channels": [d[0] for d in message.deliveries],
             },
         )
-        notifications.append(notification)
     return notifications
 
 

@@ -289,3 +289,19 @@ def test_check_notify_refuses_what_a_run_would_refuse(
         with pytest.raises(DomainError) as refused:
             services.check_notify(audiences=audiences, template=template)
         assert refused.value.code == code
+
+
+def test_writing_costs_a_fixed_number_of_queries_plus_four_per_recipient(
+    desk: dict[str, Any],
+    make_ticket: Callable[..., Ticket],
+    templates: dict[str, Any],
+    django_assert_num_queries: Any,
+) -> None:
+    """Team (2 people): members, robots, preferences, one insert each for notifications and
+    deliveries, the transaction; then the outbox event of each notification."""
+    ticket = make_ticket()
+    with django_assert_num_queries(7 + 4 * 2):
+        notifications = services.notify_ticket(
+            ticket=ticket, audiences=["team"], template=templates["sla-warning"]
+        )
+    assert len(notifications) == 2
