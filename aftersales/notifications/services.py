@@ -123,7 +123,9 @@ def _staff(user: User) -> _Recipient:
 
 def _customer(customer: Customer) -> _Recipient:
     identities = CustomerIdentity.objects.filter(
-        customer=customer, is_active=True, kind__in=[CustomerIdentity.Kind.EMAIL, "phone"]
+        customer=customer,
+        is_active=True,
+        kind__in=[CustomerIdentity.Kind.EMAIL, CustomerIdentity.Kind.PHONE],
     ).order_by("pk")
     addresses: dict[str, str] = {}
     for identity in identities:
@@ -161,15 +163,8 @@ def _users_of(ticket: Ticket, audience: str) -> list[User]:
         return _active_staff(ticket.team.members.all() if ticket.team else [])
     if audience == "followers":
         return _active_staff(ticket.followers.all())
-    user_id = audience.removeprefix(USER_PREFIX)
-    if not user_id.isdigit():
-        raise DomainError(
-            "unknown_audience",
-            field="audiences",
-            message=_("Unknown audience %(audience)s."),
-            params={"audience": audience},
-        )
-    return _active_staff(User.objects.filter(pk=int(user_id)))
+    # "user:<id>", checked by _check_audiences.
+    return _active_staff(User.objects.filter(pk=int(audience.removeprefix(USER_PREFIX))))
 
 
 def _check_audiences(audiences: Sequence[str]) -> None:
@@ -192,7 +187,7 @@ def _ticket_recipients(ticket: Ticket, audiences: Sequence[str], actor: Any) -> 
     recipients: list[_Recipient] = []
     seen: set[int] = set()
     actor_id = getattr(actor, "pk", None)
-    for audience in audiences:
+    for audience in dict.fromkeys(audiences):
         if audience == "requester":
             recipients.append(_customer(ticket.requester))
             continue

@@ -305,3 +305,17 @@ def test_writing_costs_a_fixed_number_of_queries_plus_four_per_recipient(
             ticket=ticket, audiences=["team"], template=templates["sla-warning"]
         )
     assert len(notifications) == 2
+
+
+def test_an_audience_named_twice_is_told_once(
+    desk: dict[str, Any], make_ticket: Callable[..., Ticket], templates: dict[str, Any]
+) -> None:
+    _requester_with_email(desk)
+    ticket = make_ticket()
+    planned = services.notify_ticket(
+        ticket=ticket,
+        audiences=["requester", "requester"],
+        template=templates["ticket-received"],
+        dry_run=True,
+    )
+    assert [(p.recipient, p.channel) for p in planned] == [("Alice", "email")]
