@@ -8,8 +8,13 @@ class SlaConfig(AppConfig):
     verbose_name = _("Service levels")
 
     def ready(self) -> None:
+        from datetime import timedelta
+
         from aftersales.accounts import authz, catalog
-        from aftersales.sla.models import Calendar
+        from aftersales.outbox.registry import register_subscriber
+        from aftersales.outbox.scheduler import register_periodic
+        from aftersales.sla import timers
+        from aftersales.sla.models import Calendar, Policy
 
         catalog.register_object_type(
             "sla", "calendar", _("Business calendars"), actions=("view", "add", "change", "delete")
@@ -23,4 +28,18 @@ class SlaConfig(AppConfig):
         # change them; selectors.holiday_sets_visible_to lets any holder of view_holidayset read.
         catalog.register_object_type(
             "sla", "holidayset", _("Holiday sets"), actions=("view", "add", "change")
+        )
+        catalog.register_object_type(
+            "sla", "policy", _("SLA policies"), actions=("view", "add", "change", "delete")
+        )
+        authz.register_scope(Policy, authz.ScopeRule(business_line="business_lines", many=True))
+        # Clocks follow the ticket right after each change commits (a worker retries).
+        register_subscriber(
+            "sla.timers",
+            ("ticket.created", "ticket.updated", "ticket.commented", "ticket.status_changed"),
+            timers.on_ticket_event,
+            eager=True,
+        )
+        register_periodic(
+            "sla.sweep", every=timedelta(seconds=timers.sweep_seconds()), function=timers.sweep_now
         )

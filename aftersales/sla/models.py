@@ -9,6 +9,8 @@ Policies and timers (#5, after the rule engine of #4) will point at calendars.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -206,3 +208,209 @@ class CalendarDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.kind}"
+
+
+# --- Policies and timers -------------------------------------------------------------------
+
+
+class Metric(models.TextChoices):
+    FIRST_RESPONSE = "first_response", _("First response")
+    NEXT_RESPONSE = "next_response", _("Next response")
+    RESOLUTION = "resolution", _("Resolution")
+
+
+class Policy(models.Model):
+    """An SLA policy: which tickets it covers (a condition of the shared condition language,
+    limited to some business lines) and, per priority, how long each target may take.
+
+    Policies are tried in ``position`` order; the first active one whose lines include the
+    ticket's and whose condition holds is the one in force for that ticket. ``calendar`` empty
+    means the ticket's line's calendar, else the default calendar, else every minute counts.
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    business_lines = models.ManyToManyField(
+        BusinessLine, blank=True, related_name="sla_policies", verbose_name=_("business lines")
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    condition = models.JSONField(_("condition"), null=True, blank=True)
+    condition_cel = models.TextField(default="true", editable=False)
+    calendar = models.ForeignKey(
+        Calendar,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="policies",
+        verbose_name=_("calendar"),
+    )
+    pause_on_pending = models.BooleanField(_("pause while waiting for the customer"), default=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyTarget(models.Model):
+    """How long one metric may take for one priority (``priority`` empty: any priority not
+    given its own row). ``metric`` is a built-in one or a key later modules use
+    (``onsite_arrival``)."""
+
+    policy = models.ForeignKey(
+        Policy, on_delete=models.CASCADE, related_name="targets", verbose_name=_("policy")
+    )
+    metric = models.SlugField(_("metric"), max_length=40)
+    priority = models.PositiveSmallIntegerField(_("priority"), null=True, blank=True)
+    minutes = models.PositiveIntegerField(_("minutes"))
+    is_business_time = models.BooleanField(_("business time"), default=True)
+    warn_before_minutes = models.PositiveIntegerField(_("warn before (minutes)"), default=0)
+
+    class Meta:
+        ordering = ["policy_id", "metric", "priority"]
+        verbose_name = _("SLA target")
+        verbose_name_plural = _("SLA targets")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "metric", "priority"],
+                name="policy_target_once",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(condition=Q(minutes__gt=0), name="policy_target_minutes"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.priority}: {self.minutes}"
+
+
+class TicketSla(models.Model):
+    """The policy in force on one ticket (none matched: ``policy`` empty)."""
+
+    ticket = models.OneToOneField(
+        "tickets.Ticket", on_delete=models.CASCADE, primary_key=True, related_name="sla"
+    )
+    policy = models.ForeignKey(
+        Policy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    policy_version = models.PositiveIntegerField(default=0)
+    priority = models.PositiveSmallIntegerField(null=True)
+    chosen_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("ticket SLA")
+        verbose_name_plural = _("ticket SLAs")
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.policy_id}"
+
+
+class TicketSlaChange(models.Model):
+    """Why the policy (or its targets) of a ticket changed: created, attributes changed."""
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="sla_changes"
+    )
+    at = models.DateTimeField()
+    old_policy = models.ForeignKey(
+        Policy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    new_policy = models.ForeignKey(
+        Policy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    old_name = models.CharField(max_length=120, blank=True)
+    new_name = models.CharField(max_length=120, blank=True)
+    reason = models.CharField(max_length=40)
+    changed_fields = models.JSONField(default=list, blank=True)
+    event_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["ticket_id", "at", "pk"]
+        indexes = [models.Index(fields=["ticket", "at"], name="sla_change_ticket_at")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.reason}: {self.old_name} → {self.new_name}"
+
+
+class TicketSlaTarget(models.Model):
+    """One running or finished clock of a ticket: a metric with its due time.
+
+    ``due_at`` = ``started_at`` + ``minutes`` + ``paused_minutes`` (business or calendar
+    minutes); ``next_check_at`` is when the sweep must look at it next (the warning time,
+    then the due time; empty once breached, paused or finished), so the sweep is one indexed
+    range query. ``warned_at``/``breached_at`` are set once, by a conditional update.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Running")
+        PAUSED = "paused", _("Paused")
+        MET = "met", _("Met")
+        STOPPED = "stopped", _("Stopped")
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="sla_targets"
+    )
+    policy = models.ForeignKey(
+        Policy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    metric = models.SlugField(max_length=40)
+    minutes = models.PositiveIntegerField()
+    is_business_time = models.BooleanField(default=True)
+    warn_before_minutes = models.PositiveIntegerField(default=0)
+    calendar = models.ForeignKey(
+        Calendar, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    warn_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    paused_minutes = models.PositiveIntegerField(default=0)
+    paused_since = models.DateTimeField(null=True, blank=True)
+    pauses = models.JSONField(default=list, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    met_at = models.DateTimeField(null=True, blank=True)
+    explanation = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["ticket_id", "started_at", "pk"]
+        indexes = [
+            models.Index(fields=["next_check_at"], name="sla_target_next_check"),
+            models.Index(fields=["state", "due_at"], name="sla_target_state_due"),
+            models.Index(fields=["ticket", "metric"], name="sla_target_ticket_metric"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "metric"],
+                condition=Q(state__in=["active", "paused"]),
+                name="sla_target_one_open_per_metric",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.metric} {self.due_at}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.ACTIVE, self.State.PAUSED)
+
+    def condition_at(self, now: Any) -> str:
+        """``met``, ``met_late``, ``breached``, ``warning``, ``paused``, ``ok`` or ``stopped``."""
+        if self.state == self.State.MET:
+            return "met_late" if self.breached_at else "met"
+        if self.state == self.State.STOPPED:
+            return "stopped"
+        if self.breached_at is not None or (self.state == self.State.ACTIVE and self.due_at <= now):
+            return "breached"
+        if self.state == self.State.PAUSED:
+            return "paused"
+        if self.warned_at is not None or (self.warn_at is not None and self.warn_at <= now):
+            return "warning"
+        return "ok"

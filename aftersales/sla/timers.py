@@ -1,0 +1,691 @@
+"""SLA timers: choosing the policy of a ticket, starting, pausing, resuming and meeting its
+targets, and the sweep that fires warnings and breaches.
+
+Everything here runs as a reaction to ticket events (see :func:`on_ticket_event`, an eager
+outbox subscriber) or from the periodic sweep; it writes only the sla app's own rows and
+emits ``sla.warning`` / ``sla.breached``, which the rule engine turns into escalations.
+
+Time is always the event's time (``event.created_at``), so a reaction delivered late by a
+worker computes the same due times as one run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from aftersales.outbox import services as outbox
+from aftersales.sla.businesstime import (
+    CalendarSpec,
+    Explanation,
+    Step,
+    add_business_minutes,
+    business_minutes_between,
+    explain_deadline,
+    format_duration,
+)
+from aftersales.sla.models import (
+    Calendar,
+    Metric,
+    Policy,
+    PolicyTarget,
+    TicketSla,
+    TicketSlaChange,
+    TicketSlaTarget,
+)
+
+logger = logging.getLogger(__name__)
+
+State = TicketSlaTarget.State
+OPEN = (State.ACTIVE, State.PAUSED)
+PENDING_CUSTOMER = "pending_customer"
+DONE_CATEGORIES = ("solved", "closed")
+STARTED_AT_CREATION = (Metric.FIRST_RESPONSE, Metric.RESOLUTION)
+# Ticket fields whose change may choose another policy or other targets.
+WATCHED = frozenset(
+    {
+        "priority",
+        "ticket_type",
+        "business_line",
+        "channel",
+        "requester",
+        "organisation",
+        "team",
+        "assignee",
+        "custom_fields",
+        "tags",
+        "subject",
+        "description",
+    }
+)
+
+
+# --- Calendars --------------------------------------------------------------------------------
+
+_specs: dict[tuple[int, int], tuple[float, CalendarSpec]] = {}
+SPEC_SECONDS = 300.0
+
+
+def spec_of(calendar: Calendar) -> CalendarSpec:
+    """The loaded calendar, cached per process by (id, version)."""
+    from aftersales.sla.selectors import load_calendar
+
+    key = (calendar.pk, calendar.version)
+    cached = _specs.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    spec = load_calendar(calendar)
+    _specs[key] = (time.monotonic() + SPEC_SECONDS, spec)
+    return spec
+
+
+def forget_specs() -> None:
+    _specs.clear()
+
+
+def calendar_for(policy: Policy | None, line_id: int | None) -> Calendar | None:
+    """The policy's calendar, else the line's (no team), else the default (no owner)."""
+    if policy is not None and policy.calendar_id is not None:
+        return Calendar.objects.select_related("holiday_set").get(pk=policy.calendar_id)
+    owners = Q(business_line__isnull=True)
+    if line_id:
+        owners |= Q(business_line_id=line_id)
+    return (
+        Calendar.objects.filter(owners, is_active=True, team__isnull=True)
+        .select_related("holiday_set")
+        .order_by(F("business_line_id").asc(nulls_last=True), "pk")
+        .first()
+    )
+
+
+# --- Arithmetic -------------------------------------------------------------------------------
+
+
+def _floor(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _spec(target: TicketSlaTarget) -> CalendarSpec | None:
+    if not target.is_business_time or target.calendar_id is None:
+        return None
+    calendar = target.calendar or Calendar.objects.get(pk=target.calendar_id)
+    return spec_of(calendar)
+
+
+def _add(spec: CalendarSpec | None, start: datetime, minutes: int) -> datetime:
+    if spec is None:
+        return _floor(start) + timedelta(minutes=minutes)
+    return add_business_minutes(spec, start, minutes)
+
+
+def _between(spec: CalendarSpec | None, start: datetime, end: datetime) -> int:
+    if spec is None:
+        return max(0, int((_floor(end) - _floor(start)).total_seconds() // 60))
+    return max(0, business_minutes_between(spec, start, end))
+
+
+def _compute(target: TicketSlaTarget) -> None:
+    """Set due, warning and next-check times and the explanation from the target's fields."""
+    spec = _spec(target)
+    total = target.minutes + target.paused_minutes
+    if spec is not None:
+        explanation = explain_deadline(spec, target.started_at, total)
+        target.due_at = add_business_minutes(spec, target.started_at, total)
+        data = explanation.as_dict()
+    else:
+        target.due_at = _add(None, target.started_at, total)
+        data = {
+            "calendar": "",
+            "time_zone": "UTC",
+            "start": _floor(target.started_at).isoformat(),
+            "minutes": total,
+            "deadline": target.due_at.isoformat(),
+            "steps": [],
+        }
+    data["target_minutes"] = target.minutes
+    data["business_time"] = spec is not None
+    data["pauses"] = target.pauses
+    target.explanation = data
+    target.warn_at = None
+    if target.warn_before_minutes and target.warn_before_minutes < target.minutes:
+        # The warning comes the lead time before the due time, counted like the target.
+        target.warn_at = _add(spec, target.started_at, total - target.warn_before_minutes)
+    _schedule(target)
+
+
+def _schedule(target: TicketSlaTarget) -> None:
+    if target.state != State.ACTIVE or target.breached_at is not None:
+        target.next_check_at = None
+    elif target.warned_at is None and target.warn_at is not None:
+        target.next_check_at = min(target.warn_at, target.due_at)
+    else:
+        target.next_check_at = target.due_at
+
+
+def explanation_text(target: TicketSlaTarget, language: str | None = None) -> str:
+    """The due time's computation in plain words, pauses included."""
+    if language is not None:
+        with translation.override(language):
+            return explanation_text(target)
+    data = target.explanation or {}
+    if not data:
+        return ""
+    pauses = data.get("pauses") or []
+    if data.get("business_time"):
+        explanation = Explanation(
+            calendar=data["calendar"],
+            time_zone=data["time_zone"],
+            start=datetime.fromisoformat(data["start"]),
+            minutes=data["target_minutes"],
+            deadline=datetime.fromisoformat(data["deadline"]),
+            steps=tuple(
+                Step(
+                    kind=s["kind"],
+                    first=datetime.fromisoformat(s["first"]).date(),
+                    last=datetime.fromisoformat(s["last"]).date(),
+                    name=s["name"],
+                    minutes=s["minutes"],
+                    start=s["start"],
+                    end=s["end"],
+                )
+                for s in data["steps"]
+            ),
+        )
+        text = explanation.render()
+        if data.get("calendar"):
+            text += "; " + _("calendar %(name)s") % {"name": data["calendar"]}
+    else:
+        deadline = datetime.fromisoformat(data["deadline"])
+        start = datetime.fromisoformat(data["start"])
+        text = _("due %(deadline)s: %(duration)s from %(start)s in calendar time (UTC)") % {
+            "deadline": deadline.strftime("%Y-%m-%d %H:%M"),
+            "duration": format_duration(data["target_minutes"]),
+            "start": start.strftime("%Y-%m-%d %H:%M"),
+        }
+    for pause in pauses:
+        text += "; " + _("paused %(duration)s waiting for the customer (%(start)s-%(end)s)") % {
+            "duration": format_duration(pause["minutes"]),
+            "start": pause["start"],
+            "end": pause["end"],
+        }
+    return text
+
+
+# --- Choosing the policy ----------------------------------------------------------------------
+
+
+def _policies() -> list[Policy]:
+    return list(
+        Policy.objects.filter(is_active=True)
+        .prefetch_related("business_lines", "targets")
+        .order_by("position", "pk")
+    )
+
+
+def choose_policy(ticket: Any, *, policies: Iterable[Policy] | None = None) -> Policy | None:
+    """The first active policy (by position) whose lines include the ticket's and whose
+    condition holds for the ticket."""
+    from aftersales.conditions.activation import ticket_activation
+    from aftersales.conditions.compiler import evaluate, program_for
+
+    activation = None
+    for policy in policies if policies is not None else _policies():
+        lines = {line.pk for line in policy.business_lines.all()}
+        if lines and ticket.business_line_id not in lines:
+            continue
+        if policy.condition_cel.strip() in ("", "true"):
+            return policy
+        if activation is None:
+            activation = ticket_activation(ticket)
+        if evaluate(program_for(policy.condition_cel), activation):
+            return policy
+    return None
+
+
+def target_for(policy: Policy, metric: str, priority: int) -> PolicyTarget | None:
+    """The policy's target for a metric at a priority (a row for the priority wins over the
+    row for any priority)."""
+    fallback = None
+    for row in policy.targets.all():
+        if row.metric != metric:
+            continue
+        if row.priority == priority:
+            return row
+        if row.priority is None:
+            fallback = row
+    return fallback
+
+
+# --- Starting, re-choosing --------------------------------------------------------------------
+
+
+def _new_target(
+    ticket: Any, policy: Policy, row: PolicyTarget, calendar: Calendar | None, at: datetime
+) -> TicketSlaTarget:
+    target = TicketSlaTarget(
+        ticket_id=ticket.pk,
+        policy=policy,
+        metric=row.metric,
+        minutes=row.minutes,
+        is_business_time=row.is_business_time and calendar is not None,
+        warn_before_minutes=row.warn_before_minutes,
+        calendar=calendar,
+        state=State.ACTIVE,
+        started_at=at,
+    )
+    _compute(target)
+    return target
+
+
+def _load(ticket_id: int) -> Any:
+    from aftersales.tickets.models import Ticket
+
+    return Ticket.objects.select_related("requester__tier").filter(pk=ticket_id).first()
+
+
+@transaction.atomic
+def start_ticket(ticket: Any, *, at: datetime, event_id: str = "") -> TicketSla:
+    """Choose the policy of a new ticket and start its first-response and resolution clocks
+    (the ticket is pending on the customer already: they start paused)."""
+    existing = TicketSla.objects.filter(ticket_id=ticket.pk).first()
+    if existing is not None:
+        return existing
+    policy = choose_policy(ticket)
+    sla = TicketSla.objects.create(
+        ticket_id=ticket.pk,
+        policy=policy,
+        policy_version=policy.version if policy else 0,
+        priority=ticket.priority,
+        chosen_at=at,
+    )
+    TicketSlaChange.objects.create(
+        ticket_id=ticket.pk,
+        at=at,
+        new_policy=policy,
+        new_name=policy.name if policy else "",
+        reason="created",
+        event_id=event_id,
+    )
+    if policy is None:
+        return sla
+    calendar = calendar_for(policy, ticket.business_line_id)
+    for metric in STARTED_AT_CREATION:
+        row = target_for(policy, metric, ticket.priority)
+        if row is not None:
+            target = _new_target(ticket, policy, row, calendar, at)
+            target.save()
+    if ticket.status_category == PENDING_CUSTOMER and policy.pause_on_pending:
+        pause_ticket(ticket.pk, at=at)
+    return sla
+
+
+@transaction.atomic
+def rechoose(
+    ticket: Any, *, at: datetime, changed: list[str], event_id: str = ""
+) -> TicketSla | None:
+    """Choose the policy again after the ticket's attributes changed; when the policy or the
+    priority differ, recompute the open clocks (their start and pauses kept) and record why."""
+    sla = TicketSla.objects.select_for_update().filter(ticket_id=ticket.pk).first()
+    if sla is None:
+        return start_ticket(ticket, at=at, event_id=event_id)
+    policy = choose_policy(ticket)
+    same = (
+        (policy.pk if policy else None) == sla.policy_id
+        and sla.priority == ticket.priority
+        and (policy.version if policy else 0) == sla.policy_version
+    )
+    if same:
+        return sla
+    old = Policy.objects.filter(pk=sla.policy_id).first() if sla.policy_id else None
+    TicketSlaChange.objects.create(
+        ticket_id=ticket.pk,
+        at=at,
+        old_policy=old,
+        new_policy=policy,
+        old_name=old.name if old else "",
+        new_name=policy.name if policy else "",
+        reason="attributes_changed"
+        if sla.policy_id != (policy.pk if policy else None)
+        else ("priority_changed" if sla.priority != ticket.priority else "policy_edited"),
+        changed_fields=sorted(changed),
+        event_id=event_id,
+    )
+    sla.policy = policy
+    sla.policy_version = policy.version if policy else 0
+    sla.priority = ticket.priority
+    sla.chosen_at = at
+    sla.save()
+    calendar = calendar_for(policy, ticket.business_line_id) if policy else None
+    open_targets = list(
+        TicketSlaTarget.objects.select_for_update().filter(ticket_id=ticket.pk, state__in=OPEN)
+    )
+    for target in open_targets:
+        row = target_for(policy, target.metric, ticket.priority) if policy else None
+        if row is None:
+            target.state = State.STOPPED
+            target.next_check_at = None
+            target.save(update_fields=["state", "next_check_at"])
+            continue
+        target.policy = policy
+        target.minutes = row.minutes
+        target.warn_before_minutes = row.warn_before_minutes
+        target.calendar = calendar
+        target.is_business_time = row.is_business_time and calendar is not None
+        _compute(target)
+        target.save()
+    if policy is not None and not TicketSlaTarget.objects.filter(ticket_id=ticket.pk).exists():
+        # A ticket that had no policy gets its clocks from its creation.
+        for metric in STARTED_AT_CREATION:
+            row = target_for(policy, metric, ticket.priority)
+            if row is not None:
+                _new_target(ticket, policy, row, calendar, ticket.created_at).save()
+    return sla
+
+
+def start_target(ticket: Any, metric: str, *, at: datetime) -> TicketSlaTarget | None:
+    """Start the clock of ``metric`` (e.g. ``next_response`` after a customer's reply, or a
+    named target such as ``onsite_arrival`` from a later module) if the policy in force has a
+    target for it and none of that metric is running."""
+    sla = TicketSla.objects.select_related("policy").filter(ticket_id=ticket.pk).first()
+    if sla is None or sla.policy is None:
+        return None
+    if TicketSlaTarget.objects.filter(ticket_id=ticket.pk, metric=metric, state__in=OPEN).exists():
+        return None
+    row = target_for(sla.policy, metric, ticket.priority)
+    if row is None:
+        return None
+    calendar = calendar_for(sla.policy, ticket.business_line_id)
+    target = _new_target(ticket, sla.policy, row, calendar, at)
+    target.save()
+    if ticket.status_category == PENDING_CUSTOMER and sla.policy.pause_on_pending:
+        pause_ticket(ticket.pk, at=at)
+    return target
+
+
+def meet_targets(ticket_id: int, metrics: Iterable[str], *, at: datetime) -> int:
+    """Mark the open clocks of ``metrics`` met at ``at`` (a paused one is met as it stands)."""
+    count = 0
+    for target in TicketSlaTarget.objects.select_for_update().filter(
+        ticket_id=ticket_id, metric__in=list(metrics), state__in=OPEN
+    ):
+        _close_pause(target, at)
+        target.state = State.MET
+        target.met_at = at
+        target.next_check_at = None
+        target.save()
+        count += 1
+    return count
+
+
+def stop_targets(ticket_id: int, metrics: Iterable[str], *, at: datetime) -> int:
+    return TicketSlaTarget.objects.filter(
+        ticket_id=ticket_id, metric__in=list(metrics), state__in=OPEN
+    ).update(state=State.STOPPED, next_check_at=None)
+
+
+# --- Pauses -----------------------------------------------------------------------------------
+
+
+def _local(target: TicketSlaTarget, moment: datetime) -> str:
+    zone = (target.explanation or {}).get("time_zone") or "UTC"
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).strftime("%m-%d %H:%M")
+
+
+def _close_pause(target: TicketSlaTarget, at: datetime) -> None:
+    """End a running pause at ``at``: add its business (or calendar) minutes to the clock."""
+    if target.paused_since is None:
+        return
+    spec = _spec(target)
+    minutes = _between(spec, target.paused_since, at)
+    target.paused_minutes += minutes
+    target.pauses = [
+        *target.pauses,
+        {
+            "start": _local(target, target.paused_since),
+            "end": _local(target, at),
+            "minutes": minutes,
+        },
+    ]
+    target.paused_since = None
+
+
+def pause_ticket(ticket_id: int, *, at: datetime) -> int:
+    """Stop the running clocks of a ticket (it waits for the customer)."""
+    count = 0
+    for target in TicketSlaTarget.objects.select_for_update().filter(
+        ticket_id=ticket_id, state=State.ACTIVE
+    ):
+        if target.breached_at is not None:
+            continue  # already late: waiting does not take the breach back
+        target.state = State.PAUSED
+        target.paused_since = at
+        target.next_check_at = None
+        target.save(update_fields=["state", "paused_since", "next_check_at"])
+        count += 1
+    return count
+
+
+def resume_ticket(ticket_id: int, *, at: datetime) -> int:
+    """Restart paused clocks: the due time moves by exactly the business time paused."""
+    count = 0
+    for target in TicketSlaTarget.objects.select_for_update().filter(
+        ticket_id=ticket_id, state=State.PAUSED
+    ):
+        _close_pause(target, at)
+        target.state = State.ACTIVE
+        _compute(target)
+        target.save()
+        count += 1
+    return count
+
+
+def reopen_resolution(ticket_id: int, *, at: datetime) -> bool:
+    """A solved ticket is open again: its last met resolution clock runs on, the time it
+    spent solved counted as a pause."""
+    if TicketSlaTarget.objects.filter(
+        ticket_id=ticket_id, metric=Metric.RESOLUTION, state__in=OPEN
+    ).exists():
+        return False
+    target = (
+        TicketSlaTarget.objects.select_for_update()
+        .filter(ticket_id=ticket_id, metric=Metric.RESOLUTION, state=State.MET)
+        .order_by("-met_at", "-pk")
+        .first()
+    )
+    if target is None or target.met_at is None:
+        return False
+    target.paused_since = target.met_at
+    _close_pause(target, at)
+    target.met_at = None
+    target.state = State.ACTIVE
+    _compute(target)
+    target.save()
+    return True
+
+
+# --- Reactions --------------------------------------------------------------------------------
+
+
+def on_ticket_event(event: Any) -> None:
+    """The outbox subscriber: keep a ticket's clocks in step with what happened to it."""
+    payload = event.payload or {}
+    ticket_id = payload.get("ticket_id")
+    if ticket_id is None:
+        return
+    at = event.created_at
+    topic = event.topic
+    with transaction.atomic():
+        if topic == "ticket.created":
+            ticket = _load(ticket_id)
+            if ticket is not None:
+                start_ticket(ticket, at=at, event_id=str(event.pk))
+            return
+        if topic == "ticket.updated":
+            changed = [
+                name for name in (payload.get("changes") or {}) if name.split(".", 1)[0] in WATCHED
+            ]
+            if changed:
+                ticket = _load(ticket_id)
+                if ticket is not None:
+                    rechoose(ticket, at=at, changed=changed, event_id=str(event.pk))
+            return
+        if topic == "ticket.commented":
+            _on_comment(event, ticket_id, payload, at)
+            return
+        if topic == "ticket.status_changed":
+            _on_status(ticket_id, payload, at)
+
+
+def _on_comment(event: Any, ticket_id: int, payload: dict[str, Any], at: datetime) -> None:
+    if payload.get("from_customer"):
+        if payload.get("status_category") in DONE_CATEGORIES:
+            return
+        ticket = _load(ticket_id)
+        if ticket is not None:
+            start_target(ticket, Metric.NEXT_RESPONSE, at=at)
+    elif payload.get("is_public") and event.actor_id is not None and not event.cause:
+        meet_targets(ticket_id, (Metric.FIRST_RESPONSE, Metric.NEXT_RESPONSE), at=at)
+
+
+def _pauses_on_pending(ticket_id: int) -> bool:
+    sla = TicketSla.objects.select_related("policy").filter(ticket_id=ticket_id).first()
+    return bool(sla and sla.policy and sla.policy.pause_on_pending)
+
+
+def _on_status(ticket_id: int, payload: dict[str, Any], at: datetime) -> None:
+    category = payload.get("status_category")
+    if category in DONE_CATEGORIES:
+        meet_targets(ticket_id, (Metric.RESOLUTION,), at=at)
+        stop_targets(ticket_id, (Metric.FIRST_RESPONSE, Metric.NEXT_RESPONSE), at=at)
+        # Named targets (on-site arrival, …) are the business of the modules that own them.
+        return
+    reopen_resolution(ticket_id, at=at)
+    if category == PENDING_CUSTOMER:
+        if _pauses_on_pending(ticket_id):
+            pause_ticket(ticket_id, at=at)
+    else:
+        resume_ticket(ticket_id, at=at)
+
+
+# --- The sweep --------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    warned: int = 0
+    breached: int = 0
+    looked_at: int = 0
+
+
+BATCH = 500
+
+
+def _announce(target: TicketSlaTarget, topic: str) -> None:
+    from aftersales.tickets.models import Ticket
+    from aftersales.tickets.services.tickets import event_payload
+
+    ticket = Ticket.objects.get(pk=target.ticket_id)
+    outbox.emit(
+        topic,
+        ticket,
+        payload=event_payload(
+            ticket,
+            target=target.metric,
+            due_at=target.due_at.isoformat(),
+            sla_target_id=target.pk,
+            sla_policy_id=target.policy_id,
+        ),
+    )
+
+
+def _fire(target: TicketSlaTarget, now: datetime, result: SweepResult) -> None:
+    """Warn and/or breach one target; the conditional UPDATE decides which worker does it."""
+    if target.due_at <= now:
+        with transaction.atomic():
+            won = TicketSlaTarget.objects.filter(
+                pk=target.pk, state=State.ACTIVE, breached_at__isnull=True, due_at__lte=now
+            ).update(
+                breached_at=F("due_at"),
+                warned_at=timezone.now() if target.warned_at is None else target.warned_at,
+                next_check_at=None,
+            )
+            if won:
+                target.breached_at = target.due_at
+                _announce(target, "sla.breached")
+                result.breached += 1
+        return
+    if target.warn_at is not None and target.warn_at <= now and target.warned_at is None:
+        with transaction.atomic():
+            won = TicketSlaTarget.objects.filter(
+                pk=target.pk, state=State.ACTIVE, warned_at__isnull=True, warn_at__lte=now
+            ).update(warned_at=now, next_check_at=target.due_at)
+            if won:
+                _announce(target, "sla.warning")
+                result.warned += 1
+        return
+    # Stale schedule (recomputed meanwhile): put it where it belongs.
+    TicketSlaTarget.objects.filter(pk=target.pk, next_check_at=target.next_check_at).update(
+        next_check_at=target.due_at
+        if target.warned_at or target.warn_at is None
+        else target.warn_at
+    )
+
+
+def sweep(now: datetime | None = None, *, limit: int | None = None) -> SweepResult:
+    """Fire the warnings and breaches that are due: one indexed range query on
+    ``next_check_at`` a batch at a time, never a scan of all open tickets."""
+    now = now or timezone.now()
+    result = SweepResult()
+    last: tuple[datetime, int] | None = None
+    while True:
+        rows = TicketSlaTarget.objects.filter(next_check_at__lte=now).order_by(
+            "next_check_at", "pk"
+        )
+        if last is not None:
+            rows = rows.filter(
+                Q(next_check_at__gt=last[0]) | Q(next_check_at=last[0], pk__gt=last[1])
+            )
+        batch = list(
+            rows.only(
+                "pk",
+                "ticket_id",
+                "policy_id",
+                "metric",
+                "state",
+                "due_at",
+                "warn_at",
+                "warned_at",
+                "next_check_at",
+            )[:BATCH]
+        )
+        if not batch:
+            break
+        for target in batch:
+            result.looked_at += 1
+            _fire(target, now, result)
+        last = (batch[-1].next_check_at, batch[-1].pk)  # type: ignore[assignment]
+        if limit is not None and result.looked_at >= limit:
+            break
+    return result
+
+
+def sweep_now() -> dict[str, int]:
+    result = sweep()
+    return {"warned": result.warned, "breached": result.breached}
+
+
+def sweep_seconds() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "SLA_SWEEP_SECONDS", 60))
