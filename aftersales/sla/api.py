@@ -16,8 +16,8 @@ from aftersales.accounts import selectors as accounts_selectors
 from aftersales.api.common import PageOut, PreconditionFailed, etag_of, expected_version
 from aftersales.api.pagination import paginate
 from aftersales.core.errors import DomainError
-from aftersales.sla import businesstime, selectors, services
-from aftersales.sla.models import Calendar, CalendarDay, DayKind, HolidaySet
+from aftersales.sla import businesstime, policies, selectors, services, timers
+from aftersales.sla.models import Calendar, CalendarDay, DayKind, HolidaySet, Policy, TicketSla
 
 router = Router(tags=["calendars"])
 
@@ -412,3 +412,243 @@ def publish_holiday_year(
         days=[day.dict() for day in payload.days],
         source=payload.source,
     )
+
+
+# --- SLA policies -----------------------------------------------------------------------------
+
+
+class TargetIO(Schema):
+    metric: str = Field(..., examples=["resolution"])
+    priority: int | None = Field(None, description="1 low … 4 urgent; empty: any priority.")
+    minutes: int
+    business_time: bool = True
+    warn_before_minutes: int = 0
+
+
+class PolicyOut(Schema):
+    id: int
+    name: str
+    description: str
+    business_line_ids: list[int]
+    position: int
+    condition: dict[str, Any] | None
+    condition_cel: str
+    calendar_id: int | None
+    pause_on_pending: bool
+    is_active: bool
+    targets: list[TargetIO]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyIn(Schema):
+    name: str = Field(..., max_length=120)
+    description: str = ""
+    business_line_ids: list[int] = Field(default_factory=list)
+    position: int | None = None
+    condition: dict[str, Any] | None = None
+    calendar_id: int | None = None
+    pause_on_pending: bool = True
+    is_active: bool = True
+    targets: list[TargetIO] = Field(default_factory=list)
+
+
+class PolicyPatch(Schema):
+    name: str | None = Field(None, max_length=120)
+    description: str | None = None
+    business_line_ids: list[int] | None = None
+    position: int | None = None
+    condition: dict[str, Any] | None = None
+    calendar_id: int | None = None
+    pause_on_pending: bool | None = None
+    is_active: bool | None = None
+    targets: list[TargetIO] | None = None
+
+
+def policy_out(policy: Policy) -> dict[str, Any]:
+    return {
+        "id": policy.pk,
+        "name": policy.name,
+        "description": policy.description,
+        "business_line_ids": sorted(line.pk for line in policy.business_lines.all()),
+        "position": policy.position,
+        "condition": policy.condition,
+        "condition_cel": policy.condition_cel,
+        "calendar_id": policy.calendar_id,
+        "pause_on_pending": policy.pause_on_pending,
+        "is_active": policy.is_active,
+        "targets": policies.targets_of(policy),
+        "version": policy.version,
+        "created_at": policy.created_at,
+        "updated_at": policy.updated_at,
+    }
+
+
+def _policy(request: HttpRequest, policy_id: int) -> Policy:
+    return get_object_or_404(selectors.policies_visible_to(request.user), pk=policy_id)
+
+
+def _policy_values(request: HttpRequest, sent: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in ("name", "description", "position", "pause_on_pending", "is_active"):
+        if field in sent:
+            if sent[field] is None:
+                raise DomainError(
+                    "null_not_allowed", field=field, message=_("This field cannot be null.")
+                )
+            values[field] = sent[field]
+    if "condition" in sent:
+        values["condition"] = sent["condition"]
+    if "targets" in sent:
+        values["targets"] = sent["targets"] or []
+    if "business_line_ids" in sent:
+        ids = sent["business_line_ids"] or []
+        lines = accounts_selectors.business_lines_visible_to(request.user).filter(pk__in=ids)
+        if lines.count() != len(set(ids)):
+            raise _unknown("business_line_ids")
+        values["business_lines"] = list(lines)
+    if "calendar_id" in sent:
+        calendar_id = sent["calendar_id"]
+        values["calendar"] = (
+            None
+            if calendar_id is None
+            else selectors.calendars_visible_to(request.user).filter(pk=calendar_id).first()
+            or _raise(_unknown("calendar_id"))
+        )
+    return values
+
+
+@router.get("/sla-policies", response=list[PolicyOut], tags=["sla"])
+def list_policies(request: HttpRequest) -> list[dict[str, Any]]:
+    authz.require_permission(request.user, policies.VIEW_POLICY)
+    return [policy_out(p) for p in selectors.policies_visible_to(request.user)]
+
+
+@router.post("/sla-policies", response={201: PolicyOut}, tags=["sla"])
+def create_policy(request: HttpRequest, payload: PolicyIn) -> Status[dict[str, Any]]:
+    authz.require_permission(request.user, policies.ADD_POLICY)
+    sent = payload.dict()
+    if sent["position"] is None:
+        del sent["position"]
+    policy = policies.create_policy(actor=request.user, values=_policy_values(request, sent))
+    return Status(201, policy_out(policy))
+
+
+@router.get("/sla-policies/{policy_id}", response=PolicyOut, tags=["sla"])
+def get_policy(request: HttpRequest, policy_id: int, response: HttpResponse) -> dict[str, Any]:
+    policy = _policy(request, policy_id)
+    response["ETag"] = etag_of(policy.version)
+    return policy_out(policy)
+
+
+@router.patch(
+    "/sla-policies/{policy_id}",
+    response=PolicyOut,
+    tags=["sla"],
+    summary="Change a policy (send If-Match to refuse stale edits)",
+)
+def update_policy(
+    request: HttpRequest, policy_id: int, payload: PolicyPatch, response: HttpResponse
+) -> dict[str, Any]:
+    policy = _policy(request, policy_id)
+    version = expected_version(request)
+    if version is not None and version != policy.version:
+        raise PreconditionFailed("version_mismatch", field="If-Match")
+    values = _policy_values(request, payload.dict(exclude_unset=True))
+    policy = policies.update_policy(actor=request.user, policy=policy, values=values)
+    response["ETag"] = etag_of(policy.version)
+    return policy_out(Policy.objects.prefetch_related("business_lines").get(pk=policy.pk))
+
+
+@router.delete("/sla-policies/{policy_id}", response={204: None}, tags=["sla"])
+def delete_policy(request: HttpRequest, policy_id: int) -> Status[None]:
+    policies.delete_policy(actor=request.user, policy=_policy(request, policy_id))
+    return Status(204, None)
+
+
+# --- SLA state of a ticket --------------------------------------------------------------------
+
+
+class SlaTargetOut(Schema):
+    id: int
+    metric: str
+    state: str
+    condition: str = Field(
+        ..., description="ok, warning, breached, paused, met, met_late or stopped."
+    )
+    started_at: datetime
+    due_at: datetime
+    warn_at: datetime | None
+    paused_minutes: int
+    paused_since: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+    met_at: datetime | None
+    business_minutes_left: int | None
+    policy_id: int | None
+    explanation: str
+    computation: dict[str, Any]
+
+
+class SlaChangeOut(Schema):
+    at: datetime
+    old_policy: str
+    new_policy: str
+    reason: str
+    changed_fields: list[str]
+
+
+class TicketSlaOut(Schema):
+    ticket_id: int
+    policy_id: int | None
+    policy: str
+    targets: list[SlaTargetOut]
+    history: list[SlaChangeOut]
+
+
+@router.get("/tickets/{ticket_id}/sla", response=TicketSlaOut, tags=["sla"])
+def ticket_sla(request: HttpRequest, ticket_id: int) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from aftersales.tickets.selectors import tickets_visible_to
+
+    ticket = get_object_or_404(tickets_visible_to(request.user), pk=ticket_id)
+    now = timezone.now()
+    sla = TicketSla.objects.select_related("policy").filter(ticket_id=ticket.pk).first()
+    return {
+        "ticket_id": ticket.pk,
+        "policy_id": sla.policy_id if sla else None,
+        "policy": sla.policy.name if sla and sla.policy else "",
+        "targets": [
+            {
+                "id": t.pk,
+                "metric": t.metric,
+                "state": t.state,
+                "condition": t.condition_at(now),
+                "started_at": t.started_at,
+                "due_at": t.due_at,
+                "warn_at": t.warn_at,
+                "paused_minutes": t.paused_minutes,
+                "paused_since": t.paused_since,
+                "warned_at": t.warned_at,
+                "breached_at": t.breached_at,
+                "met_at": t.met_at,
+                "business_minutes_left": timers.minutes_left(t, now),
+                "policy_id": t.policy_id,
+                "explanation": timers.explanation_text(t),
+                "computation": t.explanation,
+            }
+            for t in selectors.targets_of_ticket(ticket.pk)
+        ],
+        "history": [
+            {
+                "at": c.at,
+                "old_policy": c.old_name,
+                "new_policy": c.new_name,
+                "reason": c.reason,
+                "changed_fields": c.changed_fields,
+            }
+            for c in selectors.changes_of_ticket(ticket.pk)
+        ],
+    }

@@ -10,7 +10,16 @@ from django.db.models import QuerySet
 
 from aftersales.accounts import authz
 from aftersales.sla.businesstime import CalendarSpec, DayRule, Interval
-from aftersales.sla.models import Calendar, CalendarDay, HolidaySet, HolidaySetDay, WorkingInterval
+from aftersales.sla.models import (
+    Calendar,
+    CalendarDay,
+    HolidaySet,
+    HolidaySetDay,
+    Policy,
+    TicketSlaChange,
+    TicketSlaTarget,
+    WorkingInterval,
+)
 
 VIEW_CALENDAR = "sla.view_calendar"
 VIEW_HOLIDAY_SET = "sla.view_holidayset"
@@ -116,4 +125,51 @@ def load_calendar(calendar: Calendar, since: datetime | date | None = None) -> C
         weekly=weekly,
         days=days,
         covered=covered,
+    )
+
+
+# --- Policies and clocks ----------------------------------------------------------------------
+
+
+def policies_visible_to(viewer: Any, codename: str | None = None) -> QuerySet[Policy]:
+    """Policies of the viewer's business lines (a policy of every line needs scope "all")."""
+    return authz.restrict(
+        Policy.objects.select_related("calendar").prefetch_related("business_lines", "targets"),
+        viewer,
+        codename or "sla.view_policy",
+    )
+
+
+def targets_of_ticket(ticket_id: int) -> list[TicketSlaTarget]:
+    return list(
+        TicketSlaTarget.objects.filter(ticket_id=ticket_id)
+        .select_related("policy", "calendar")
+        .order_by("started_at", "pk")
+    )
+
+
+def changes_of_ticket(ticket_id: int) -> list[TicketSlaChange]:
+    return list(TicketSlaChange.objects.filter(ticket_id=ticket_id).order_by("at", "pk"))
+
+
+def open_targets_of(ticket_ids: list[int]) -> dict[int, list[TicketSlaTarget]]:
+    """The open clocks (and breached ones still open) of a page of tickets, in one query."""
+    found: dict[int, list[TicketSlaTarget]] = {}
+    rows = TicketSlaTarget.objects.filter(
+        ticket_id__in=ticket_ids, state__in=["active", "paused"]
+    ).order_by("due_at", "pk")
+    for row in rows:
+        found.setdefault(row.ticket_id, []).append(row)
+    return found
+
+
+def at_risk_for(viewer: Any, *, limit: int = 100) -> QuerySet[TicketSlaTarget]:
+    """Running clocks of the tickets the viewer may see, soonest due first."""
+    from aftersales.tickets.selectors import tickets_visible_to
+
+    visible = tickets_visible_to(viewer).values("pk")
+    return (
+        TicketSlaTarget.objects.filter(state="active", ticket_id__in=visible)
+        .select_related("ticket", "policy")
+        .order_by("due_at", "pk")[:limit]
     )

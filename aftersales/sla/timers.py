@@ -686,6 +686,29 @@ def sweep_now() -> dict[str, int]:
 
 
 def sweep_seconds() -> int:
+    """How often the sweep runs (``SLA_SWEEP_SECONDS`` setting or variable; 60)."""
+    import os
+
     from django.conf import settings
 
-    return int(getattr(settings, "SLA_SWEEP_SECONDS", 60))
+    value = getattr(settings, "SLA_SWEEP_SECONDS", None)
+    return int(value or os.environ.get("SLA_SWEEP_SECONDS") or 60)
+
+
+def minutes_left(target: TicketSlaTarget, now: datetime) -> int | None:
+    """Minutes until the due time (negative when late) in the target's own time (business or
+    calendar); None when the clock is not running."""
+    if target.state == State.PAUSED:
+        return target.minutes + target.paused_minutes - _elapsed(target, target.paused_since)
+    if target.state != State.ACTIVE:
+        return None
+    spec = _spec(target)
+    if spec is None:
+        return int((target.due_at - _floor(now)).total_seconds() // 60)
+    return business_minutes_between(spec, now, target.due_at)
+
+
+def _elapsed(target: TicketSlaTarget, until: datetime | None) -> int:
+    if until is None:
+        return 0
+    return _between(_spec(target), target.started_at, until)
