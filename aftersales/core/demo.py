@@ -18,7 +18,7 @@ from django.db import transaction
 from aftersales.accounts import services as accounts
 from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
 from aftersales.customers import services as customers
-from aftersales.customers.models import Customer
+from aftersales.customers.models import Customer, CustomerTier
 from aftersales.customfields import services as customfields
 from aftersales.tickets import services as tickets
 from aftersales.tickets.models import Ticket, TicketStatus, TicketType, form_key_of
@@ -138,6 +138,7 @@ def load_demo() -> list[DemoLogin]:
         custom_fields={"contract": "basic"},
     )
     _load_tickets(admin, liu, teams)
+    _load_rules(admin, teams)
     transaction.on_commit(lambda: _save(logins))
     return logins
 
@@ -179,6 +180,7 @@ def _load_configuration_and_customers(admin: User, line: BusinessLine, team: Tea
         name="周经理 Manager Zhou",
         business_line=line,
         organisation=hotels,
+        tier=CustomerTier.objects.filter(key="vip").first(),
         team=team,
         identities=[("phone", "13800138000"), ("email", "zhou@east-hotels.example.com")],
         custom_fields={"contract": "gold"},
@@ -316,6 +318,55 @@ def _load_tickets(admin: User, liu: Customer, teams: list[Team]) -> None:
                 body="已查询备件库存，排水泵有货。",
                 is_public=False,
             )
+
+
+def _load_rules(admin: User, teams: list[Team]) -> None:
+    """A few rules and an automation of the kind a service desk starts with."""
+    from aftersales.automation import services as automation
+    from aftersales.notifications.models import NotificationTemplate
+
+    repair = TicketType.objects.get(key="repair", business_line=teams[0].business_line)
+    opened = TicketStatus.objects.get(ticket_type=repair, key="open")
+    automation.create_rule(
+        actor=admin,
+        values={
+            "name": "VIP 客户优先 · VIP customers first",
+            "triggers": ["created"],
+            "condition": {"all": [{"field": "customer.tier", "op": "is", "value": "vip"}]},
+            "actions": [
+                {"type": "set_priority", "priority": "high"},
+                {"type": "add_tags", "tags": ["VIP"]},
+            ],
+        },
+    )
+    status_changed = NotificationTemplate.objects.filter(key="status-changed").first()
+    if status_changed is not None:
+        automation.create_rule(
+            actor=admin,
+            values={
+                "name": "开始处理时通知客户 · Tell the customer work started",
+                "triggers": ["status_changed"],
+                "condition": {
+                    "all": [{"field": "ticket.status", "op": "changed_to", "value": opened.pk}]
+                },
+                "actions": [
+                    {"type": "notify", "audiences": ["requester"], "template": status_changed.pk}
+                ],
+            },
+        )
+    automation.create_automation(
+        actor=admin,
+        values={
+            "name": "2 小时未受理提醒主管 · Remind the lead after 2 hours",
+            "clock": "created_at",
+            "hours": "2",
+            "status_categories": ["new"],
+            "actions": [
+                {"type": "add_tags", "tags": ["超时未受理"]},
+                {"type": "note", "body": "{{ ticket.number }} 两小时未受理，请主管关注。"},
+            ],
+        },
+    )
 
 
 def format_logins(logins: list[DemoLogin]) -> str:

@@ -82,3 +82,30 @@ def test_demo_tickets_show_the_repair_form_and_a_contact_sees_only_their_own() -
     own = selectors.tickets_visible_to(contact).order_by("pk")
     assert [t.subject for t in own] == ["洗衣机显示 E3，不排水", "洗衣机脱水时噪音很大"]
     assert [c.is_public for c in selectors.comments_visible_to(contact, own[0])] == [True]
+
+
+@pytest.mark.django_db
+def test_demo_has_rules_that_act_on_new_tickets(django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    from aftersales.automation.models import Automation, Rule
+    from aftersales.tickets import services as tickets
+
+    # given
+    demo.load_demo()
+    admin = User.objects.get(username="admin")
+    vip = Customer.objects.get(name="周经理 Manager Zhou")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = tickets.create_ticket(
+            actor=admin,
+            ticket_type=TicketType.objects.get(key="repair"),
+            requester=vip,
+            subject="洗衣机漏水",
+            custom_fields={"fault": ["washer", "e3"], "in_warranty": False},
+        )
+    # then
+    assert Rule.objects.count() == 2
+    assert Automation.objects.count() == 1
+    ticket.refresh_from_db()
+    assert vip.tier.key == "vip"
+    assert ticket.priority == Ticket.Priority.HIGH
+    assert "VIP" in tickets.tags_of(ticket)

@@ -3,7 +3,7 @@ message rendered from an allowlist; applying one as a single all-or-nothing chan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -19,6 +19,14 @@ from aftersales.tickets.services import macros
 from tests.api.support import assert_problem, body_of
 from tests.conftest import JsonClient
 from tests.tickets.conftest import status, ticket_state
+
+
+@pytest.fixture(autouse=True)
+def _messages_in_english() -> Iterator[None]:
+    """The messages below are the English ones, whatever an earlier test left active."""
+    with translation.override("en"):
+        yield
+
 
 MakeTicket = Callable[..., Ticket]
 T = TypeVar("T")
