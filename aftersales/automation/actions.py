@@ -171,7 +171,7 @@ def _clean_one(index: int, action: Any, line_ids: set[int]) -> dict[str, Any]:
 
 def _clean_notify(index: int, action: dict[str, Any]) -> dict[str, Any]:
     from aftersales.notifications.models import NotificationTemplate
-    from aftersales.notifications.services import AUDIENCES
+    from aftersales.notifications.services import AUDIENCES, check_notify
 
     audiences = action.get("audiences")
     if not isinstance(audiences, list) or not audiences:
@@ -187,6 +187,11 @@ def _clean_notify(index: int, action: dict[str, Any]) -> dict[str, Any]:
     ).first()
     if template is None:
         raise _error(index, "template", "invalid_choice", _("Choose a notification template."))
+    try:
+        check_notify(audiences=audiences, template=template)
+    except DomainError as error:
+        part = error.field if error.field in {"audiences", "template"} else "template"
+        raise _error(index, part, error.code, error.message, **error.params) from None
     return {"audiences": list(dict.fromkeys(audiences)), "template": template.pk}
 
 

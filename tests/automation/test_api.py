@@ -212,3 +212,25 @@ def test_rules_can_be_reordered(
     assert [r["name"] for r in response.json()] == ["Second", "First"]
     missing = client.put(f"{RULES}/order", {"order": [second.pk]}, content_type="application/json")
     assert missing.status_code == 422
+
+
+def test_telling_the_customer_needs_a_template_written_for_customers(
+    desk: dict[str, Any], token_client: Callable[..., Any]
+) -> None:
+    from aftersales.notifications.defaults import sync_default_templates
+    from aftersales.notifications.models import NotificationTemplate
+
+    sync_default_templates()
+    staff_only = NotificationTemplate.objects.get(key="ticket-assigned")
+    client = token_client(desk["admin"])
+
+    response = client.post_json(
+        RULES,
+        rule_body(
+            actions=[{"type": "notify", "audiences": ["requester"], "template": staff_only.pk}]
+        ),
+    )
+
+    assert response.status_code == 422
+    assert "actions.0.template" in str(response.json())
+    assert not Rule.objects.exists()
