@@ -1,0 +1,127 @@
+"""SLA countdown badges for the inbox and the ticket page.
+
+``{% sla_states page.rows as states %}`` loads the open clocks of a page of tickets in one
+query; ``{% sla_row_badges states ticket.pk %}`` renders a ticket's badges from it;
+``{% sla_ticket ticket %}`` renders the SLA section of the ticket page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from aftersales.sla import selectors, timers
+from aftersales.sla.businesstime import format_duration
+from aftersales.sla.models import Metric, TicketSla, TicketSlaTarget
+
+register = template.Library()
+
+CSS = {
+    "ok": "badge-success",
+    "warning": "badge-warning",
+    "breached": "badge-danger",
+    "paused": "",
+    "met": "badge-success",
+    "met_late": "badge-danger",
+    "stopped": "",
+}
+PRIORITIES = {1: _("Low"), 2: _("Normal"), 3: _("High"), 4: _("Urgent")}
+
+
+@register.filter
+def sla_metric(key: str) -> str:
+    labels = {
+        Metric.FIRST_RESPONSE: _("First response"),
+        Metric.NEXT_RESPONSE: _("Next response"),
+        Metric.RESOLUTION: _("Resolution"),
+        "onsite_arrival": _("On-site arrival"),
+    }
+    return str(labels.get(key, key.replace("_", " ")))
+
+
+@register.filter
+def sla_priority(value: Any) -> str:
+    return str(PRIORITIES.get(value, _("Any priority")))
+
+
+def _badge_text(target: TicketSlaTarget, condition: str, now: Any) -> str:
+    if condition == "met":
+        return _("met")
+    if condition == "met_late":
+        return _("met late")
+    if condition == "stopped":
+        return _("stopped")
+    left = timers.minutes_left(target, now)
+    if left is None:
+        return ""
+    if condition == "paused":
+        return _("paused, %(left)s left") % {"left": format_duration(max(left, 0))}
+    if left < 0 or condition == "breached":
+        return _("%(late)s late") % {"late": format_duration(abs(min(left, 0)))}
+    return _("%(left)s left") % {"left": format_duration(left)}
+
+
+def badge_html(target: TicketSlaTarget, now: Any = None) -> str:
+    now = now or timezone.now()
+    condition = target.condition_at(now)
+    return render_to_string(
+        "sla/_badge.html",
+        {
+            "css": CSS.get(condition, ""),
+            "condition": condition,
+            "label": sla_metric(target.metric),
+            "text": _badge_text(target, condition, now),
+            "title": _("due %(due)s")
+            % {"due": timezone.localtime(target.due_at).strftime("%Y-%m-%d %H:%M")},
+        },
+    )
+
+
+@register.simple_tag
+def sla_badge(target: TicketSlaTarget) -> SafeString:
+    return mark_safe(badge_html(target))  # noqa: S308 - rendered from an autoescaped template
+
+
+@register.simple_tag
+def sla_states(rows: Any) -> dict[int, list[TicketSlaTarget]]:
+    """The open clocks of a page of tickets (rows of ``{"ticket": …}`` or tickets)."""
+    ids = []
+    for row in rows or []:
+        ticket = row.get("ticket") if isinstance(row, dict) else row
+        if ticket is not None:
+            ids.append(ticket.pk)
+    return selectors.open_targets_of(ids)
+
+
+@register.simple_tag
+def sla_row_badges(states: dict[int, list[TicketSlaTarget]], ticket_id: int) -> SafeString:
+    now = timezone.now()
+    return mark_safe("".join(badge_html(t, now) for t in (states or {}).get(ticket_id, [])))  # noqa: S308
+
+
+@register.inclusion_tag("sla/_ticket_sla.html")
+def sla_ticket(ticket: Any) -> dict[str, Any]:
+    now = timezone.now()
+    sla = TicketSla.objects.select_related("policy").filter(ticket_id=ticket.pk).first()
+    targets = selectors.targets_of_ticket(ticket.pk)
+    return {
+        "sla": sla,
+        "rows": [
+            {
+                "target": target,
+                "badge": mark_safe(badge_html(target, now)),  # noqa: S308
+                "explanation": timers.explanation_text(target),
+                "breach": _("Due %(due)s, not met by then.")
+                % {"due": timezone.localtime(target.due_at).strftime("%Y-%m-%d %H:%M")}
+                if target.breached_at
+                else "",
+            }
+            for target in targets
+        ],
+        "history": selectors.changes_of_ticket(ticket.pk),
+    }
