@@ -19,7 +19,7 @@ from _common import configure_django, temp_dir, throwaway_database
 METHODS = ("hybrid", "jieba", "bigram", "trigram")
 
 
-def run(label: str, show_misses: int) -> None:
+def run(label: str, show_misses: int, methods: list[str]) -> None:
     from aftersales.accounts import services as accounts
     from aftersales.knowledge import search
     from aftersales.knowledge.search.database import DatabaseBackend
@@ -32,7 +32,7 @@ def run(label: str, show_misses: int) -> None:
     ids = load_corpus(build_corpus(8, 1000), line=line, author=admin)
     queries = load_queries()
     print(f"{label}: {len(ids)} articles, {len(queries)} queries")
-    for method in METHODS:
+    for method in methods:
         search.set_backend(DatabaseBackend(method))
         started = time.perf_counter()
         build_index()
@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--misses", type=int, default=0, help="print this many misses per method")
+    parser.add_argument("--methods", default=",".join(METHODS))
     args = parser.parse_args()
     with temp_dir("as-kb-relevance-") as data_dir:
         if args.database in ("sqlite", "both") and args.database != "postgresql":
@@ -68,6 +69,8 @@ def main() -> None:
                         "sqlite",
                         "--misses",
                         str(args.misses),
+                        "--methods",
+                        args.methods,
                     ],
                     check=True,
                 )
@@ -79,16 +82,18 @@ def main() -> None:
                         "postgresql",
                         "--misses",
                         str(args.misses),
+                        "--methods",
+                        args.methods,
                     ],
                     check=True,
                 )
                 return
             configure_django(f"sqlite:///{data_dir}/kb.sqlite3", str(data_dir))
-            run("SQLite", args.misses)
+            run("SQLite", args.misses, args.methods.split(","))
             return
-        with throwaway_database("as_kb_relevance") as url:
+        with throwaway_database("as_bench_know_relevance") as url:
             configure_django(url, str(data_dir))
-            run("PostgreSQL", args.misses)
+            run("PostgreSQL", args.misses, args.methods.split(","))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def main() -> None:
             configure_django(f"sqlite:///{data_dir}/kb.sqlite3", str(data_dir))
             run("SQLite", args.articles, args.runs, methods)
             return
-        with throwaway_database("as_kb_search") as url:
+        with throwaway_database("as_bench_know_search") as url:
             configure_django(url, str(data_dir))
             run("PostgreSQL", args.articles, args.runs, methods)
 

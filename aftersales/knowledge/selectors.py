@@ -60,6 +60,10 @@ def articles_visible_to(viewer: Any, codename: str | None = None) -> QuerySet[Ar
         )
     if authz.scope_for(viewer, "knowledge.change_article") is None:
         queryset = queryset.filter(Q(status=Status.PUBLISHED) | Q(author=viewer))
+    if not queryset.query.where:
+        # Scope "all" and allowed to change articles: every article, stated plainly so that
+        # search can skip the visibility filter instead of testing 100,000 ids.
+        return Article.objects.all()
     if codename is None or codename == "knowledge.view_article":
         # Whatever a customer may read, every staff reader may read too.
         return Article.objects.filter(

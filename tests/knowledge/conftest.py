@@ -16,7 +16,7 @@ from tests.api.support import fast_hashing  # noqa: F401  (fixture)
 
 
 @pytest.fixture(autouse=True)
-def _fast(fast_hashing: None) -> None:  # noqa: F811
+def _fast(fast_hashing: None) -> None:
     """Fast password hashing; no synonyms or term counts cached from another test."""
     cache.clear()
     search.set_backend(None)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from aftersales.knowledge import search, services
+from aftersales.knowledge import search, selectors, services
 from aftersales.knowledge.models import Article, SearchEntry
-from aftersales.knowledge.search import text
+from aftersales.knowledge.search import database, text
 
 
 def _titles(viewer: Any, query: str) -> list[str]:
@@ -147,3 +147,53 @@ def test_customer_search_never_returns_internal_or_restricted_articles(
 def test_snippet_escapes_html_and_marks_words() -> None:
     query = search.Query(text="排水", words=["排水"], chunks=["排水"])
     assert search.highlight("<b>排水</b>泵", query) == "&lt;b&gt;<mark>排水</mark>&lt;/b&gt;泵"
+
+
+def test_query_keeps_one_group_of_alternatives_per_word(world: dict[str, Any]) -> None:
+    """The groups drive the all-words pass that runs before any-word matching."""
+    # given
+    services.create_synonym(actor=world["admin"], terms=["漏水", "渗水"])
+    search.forget_synonyms()
+    # when
+    query = search.parse("洗衣机 漏水")
+    # then
+    assert query.groups == [["洗衣", "洗衣机"], ["漏水", "渗水"]]
+
+
+def test_staff_reader_with_scope_all_searches_without_a_visibility_filter(
+    world: dict[str, Any], make_article: Callable[..., Article]
+) -> None:
+    # given
+    draft = make_article(
+        "油烟机吸力变小 限定草稿", visibility="restricted", teams=[world["team_b"]], publish=False
+    )
+    # when
+    visible = selectors.articles_visible_to(world["admin"])
+    found = services.search_articles(viewer=world["admin"], query="油烟机吸力变小")
+    # then
+    assert str(visible.query) == str(Article.objects.all().query)
+    assert [r.article.pk for r in found] == [draft.pk]
+    assert _titles(world["agent"], "油烟机吸力变小") == []
+    assert _titles(world["contact"], "油烟机吸力变小") == []
+
+
+def test_common_words_on_a_large_index_match_titles_and_tags_first(
+    world: dict[str, Any],
+    make_article: Callable[..., Article],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What 100,000 articles sharing boilerplate words do, on three: the word passes look at
+    titles and tags only; a body holding the query verbatim still comes through substrings;
+    a customer still never gets the internal article."""
+    # given
+    make_article("热水器保外维修收费 内部", visibility="internal")
+    in_title = make_article("热水器保外维修收费", body="<p>按标准收费。</p>")
+    in_body = make_article("热水器使用说明", body="<p>保外维修收费见附表。</p>")
+    only_words = make_article("热水器说明", body="<p>保外的维修按标准收费。</p>")
+    monkeypatch.setattr(database, "SMALL_INDEX", 0)
+    monkeypatch.setattr(database, "HEAD_ONLY_ABOVE", 1)
+    # when
+    customer = services.search_articles(viewer=world["contact"], query="保外维修收费")
+    # then
+    assert [r.article.pk for r in customer] == [in_title.pk, in_body.pk]
+    assert only_words.pk not in [r.article.pk for r in customer]

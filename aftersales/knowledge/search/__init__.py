@@ -129,7 +129,14 @@ def parse(query_text: str, *, language: str = "") -> Query:
             if not merged:
                 groups.append(alternatives)
     initials = normalised.strip() if text.is_initials_query(normalised) else ""
-    return Query(text=query_text, words=words, chunks=chunks, initials=initials, language=language)
+    return Query(
+        text=query_text,
+        words=words,
+        chunks=chunks,
+        initials=initials,
+        language=language,
+        groups=groups,
+    )
 
 
 @dataclass(frozen=True)

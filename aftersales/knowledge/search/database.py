@@ -25,7 +25,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
-from aftersales.knowledge.models import SearchEntry
+from aftersales.knowledge.models import Article, SearchEntry
 from aftersales.knowledge.search import text
 from aftersales.knowledge.search.base import Document, Hit, Query
 
@@ -33,6 +33,13 @@ METHODS = ("hybrid", "jieba", "bigram", "trigram")
 # How much a query substring found verbatim adds, relative to the word ranking (hybrid).
 SUBSTRING_WEIGHT = 0.5
 CANDIDATES = 200
+# A word pass expected to match more index rows than this (going by the words' document
+# frequencies) matches titles, tags and initials only: ranking tens of thousands of texts
+# that share a common word (维修, 保外 in a boilerplate sentence) is what made search slow at
+# 100,000 articles, and a text holding the query only in its body ranks low among so many.
+HEAD_ONLY_ABOVE = 3000
+# Below this many index rows every word is kept and every pass searches whole texts.
+SMALL_INDEX = 2000
 
 
 def _terms(method: str, value: str) -> list[str]:
@@ -55,6 +62,16 @@ def _quote_fts(term: str) -> str:
 
 def _quote_tsquery(term: str) -> str:
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _visibility(visible: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
+    """The SQL condition on index rows ``e`` that keeps the articles ``visible`` yields:
+    nothing to test when it is every article (a staff reader with scope "all"), otherwise
+    ``e.article_id IN (<the selector's query>)``."""
+    if visible.model is Article and not visible.query.where and not visible.query.is_sliced:
+        return "TRUE", ()
+    subquery, params = visible.order_by().values("pk").query.sql_with_params()
+    return f"e.article_id IN ({subquery})", tuple(params)
 
 
 class DatabaseBackend:
@@ -145,7 +162,7 @@ class DatabaseBackend:
     def search(self, query: Query, *, visible: QuerySet[Any], limit: int) -> list[Hit]:
         if self.method == "hybrid":
             return self._hybrid(query, visible=visible, limit=limit)
-        subquery, sub_params = visible.order_by().values("pk").query.sql_with_params()
+        subquery, sub_params = _visibility(visible)
         scores: dict[tuple[int, str], float] = defaultdict(float)
         words = list(dict.fromkeys(query.words))
         if self.method == "bigram":
@@ -167,7 +184,7 @@ class DatabaseBackend:
         """All words first (cheap: few documents hold every word), then any word without the
         words most documents hold, then substrings; a query substring found verbatim in a
         candidate's title or body adds to its score."""
-        subquery, sub_params = visible.order_by().values("pk").query.sql_with_params()
+        subquery, sub_params = _visibility(visible)
         words = list(dict.fromkeys(query.words))
         scores: dict[tuple[int, str], float] = {}
 
@@ -178,13 +195,28 @@ class DatabaseBackend:
 
         groups = [list(dict.fromkeys(g)) for g in query.groups if g]
         if len(groups) > 1:
-            add(self._words(self._all(groups), subquery, sub_params, words))
+            expected = self._expected_rows(groups)
+            head = expected > HEAD_ONLY_ABOVE
+            add(self._words(self._all(groups, head=head), subquery, sub_params, words, head=head))
         if len(scores) < limit and (words or query.initials):
             kept = self._selective(words)
-            add(self._words(self._any(kept, query.initials), subquery, sub_params, kept))
+            head = self._expected_rows([[w] for w in kept], every=False) > HEAD_ONLY_ABOVE
+            add(
+                self._words(
+                    self._any(kept, query.initials, head=head),
+                    subquery,
+                    sub_params,
+                    kept,
+                    head=head,
+                )
+            )
         patterns = [c for c in dict.fromkeys(query.chunks) if len(c) >= 3]
-        if patterns and len(scores) < limit:
-            add(self._raw(patterns, subquery, sub_params), SUBSTRING_WEIGHT)
+        # Substrings catch what segmentation split apart; a chunk that is itself one of the
+        # query's words was looked up whole already, and scanning every text holding a
+        # common one (洗衣机: one in twelve) would rank thousands of rows for nothing new.
+        unsegmented = [p for p in patterns if p not in words]
+        if unsegmented and len(scores) < limit:
+            add(self._raw(unsegmented, subquery, sub_params), SUBSTRING_WEIGHT)
         if patterns and scores:
             self._substring_bonus(scores, patterns)
         ranked = sorted(scores.items(), key=lambda item: -item[1])[:limit]
@@ -205,11 +237,23 @@ class DatabaseBackend:
 
     # --- Query pieces --------------------------------------------------------------------
 
-    def _any(self, words: list[str], initials: str = "") -> str:
+    def _expected_rows(self, groups: list[list[str]], *, every: bool = True) -> int:
+        """At most how many index rows hold a word of every group (``every``) or of any
+        group, by the words' document frequencies; 0 for a small index."""
+        if not groups:
+            return 0
+        frequencies, total = self._frequencies(list(dict.fromkeys(w for g in groups for w in g)))
+        if total < SMALL_INDEX:
+            return 0
+        per_group = [sum(frequencies[w] for w in group) for group in groups]
+        return min(per_group) if every else sum(per_group)
+
+    def _any(self, words: list[str], initials: str = "", *, head: bool = False) -> str:
         if connection.vendor == "sqlite":
+            columns = "{title tags}" if head else "{title tags body}"
             parts = []
             if words:
-                parts.append("{title tags body} : (" + " OR ".join(map(_quote_fts, words)) + ")")
+                parts.append(columns + " : (" + " OR ".join(map(_quote_fts, words)) + ")")
             if initials:
                 parts.append("initials : " + _quote_fts(initials) + "*")
             return " OR ".join(parts)
@@ -218,10 +262,11 @@ class DatabaseBackend:
             terms.append(_quote_tsquery("py:" + initials) + ":*")
         return " | ".join(terms)
 
-    def _all(self, groups: list[list[str]]) -> str:
+    def _all(self, groups: list[list[str]], *, head: bool = False) -> str:
         if connection.vendor == "sqlite":
             return (
-                "{title tags body} : ("
+                ("{title tags}" if head else "{title tags body}")
+                + " : ("
                 + " AND ".join("(" + " OR ".join(map(_quote_fts, group)) + ")" for group in groups)
                 + ")"
             )
@@ -233,7 +278,7 @@ class DatabaseBackend:
         if not words:
             return words
         frequencies, total = self._frequencies(words)
-        if total < 2000:
+        if total < SMALL_INDEX:
             return words
         kept = [w for w in words if frequencies[w] <= total * 0.05]
         return kept or [min(words, key=lambda w: frequencies[w])]
@@ -276,13 +321,19 @@ class DatabaseBackend:
         return result, total
 
     def _words(
-        self, match: str, subquery: str, sub_params: tuple[Any, ...], words: list[str]
+        self,
+        match: str,
+        subquery: str,
+        sub_params: tuple[Any, ...],
+        words: list[str],
+        *,
+        head: bool = False,
     ) -> list[tuple[int, str, float]]:
         if not match:
             return []
         if connection.vendor == "sqlite":
             return self._sqlite_words(match, subquery, sub_params)
-        return self._postgres_words(match, words, subquery, sub_params)
+        return self._postgres_words(match, words, subquery, sub_params, head=head)
 
     def _raw(
         self, patterns: list[str], subquery: str, sub_params: tuple[Any, ...]
@@ -307,7 +358,7 @@ class DatabaseBackend:
             "FROM knowledge_fts_words WHERE knowledge_fts_words MATCH %s) "
             "SELECT e.article_id, e.language, -f.rank FROM f CROSS JOIN knowledge_searchentry e "
             "ON e.id = f.id "
-            f"WHERE e.article_id IN ({subquery}) ORDER BY f.rank LIMIT %s"
+            f"WHERE {subquery} ORDER BY f.rank LIMIT %s"
         )
         return self._run(sql, [match, *sub_params, CANDIDATES])
 
@@ -320,13 +371,19 @@ class DatabaseBackend:
             "FROM knowledge_fts_raw WHERE knowledge_fts_raw MATCH %s) "
             "SELECT e.article_id, e.language, -f.rank FROM f CROSS JOIN knowledge_searchentry e "
             "ON e.id = f.id "
-            f"WHERE e.article_id IN ({subquery}) ORDER BY f.rank LIMIT %s"
+            f"WHERE {subquery} ORDER BY f.rank LIMIT %s"
         )
         match = " OR ".join(_quote_fts(p) for p in patterns)
         return self._run(sql, [match, *sub_params, CANDIDATES])
 
     def _postgres_words(
-        self, match: str, words: list[str], subquery: str, sub_params: tuple[Any, ...]
+        self,
+        match: str,
+        words: list[str],
+        subquery: str,
+        sub_params: tuple[Any, ...],
+        *,
+        head: bool = False,
     ) -> list[tuple[int, str, float]]:
         # ts_rank knows no document frequency: a word in every washer article would weigh as
         # much as the fault code. Each word's rank is therefore scaled by its inverse
@@ -344,8 +401,8 @@ class DatabaseBackend:
         sql = (
             f"SELECT e.article_id, e.language, ({parts}) * 10 "
             "FROM knowledge_searchentry e "
-            "WHERE e.document @@ CAST(%s AS tsquery) "
-            f"AND e.article_id IN ({subquery}) "
+            f"WHERE e.{'head' if head else 'document'} @@ CAST(%s AS tsquery) "
+            f"AND {subquery} "
             "ORDER BY 3 DESC LIMIT %s"
         )
         rank_params: list[Any] = (
@@ -366,7 +423,7 @@ class DatabaseBackend:
         sql = (
             f"SELECT e.article_id, e.language, ({title} + {body})::float "
             "FROM knowledge_searchentry e "
-            f"WHERE ({where}) AND e.article_id IN ({subquery}) "
+            f"WHERE ({where}) AND {subquery} "
             "ORDER BY 3 DESC LIMIT %s"
         )
         where_params = [p for like in likes for p in (like, like)]
