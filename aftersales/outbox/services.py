@@ -86,29 +86,71 @@ def emit(
                     for s in subscribers
                 ]
             )
-            eager = [d.pk for d, s in zip(deliveries, subscribers, strict=True) if s.eager]
+            eager = [(d.pk, s) for d, s in zip(deliveries, subscribers, strict=True) if s.eager]
             if eager:
-                transaction.on_commit(lambda: deliver_now(eager))
+                transaction.on_commit(lambda: deliver_now(event, eager))
             if len(eager) < len(subscribers):
                 transaction.on_commit(lambda: _enqueue(event.pk))
     return event
 
 
-def deliver_now(delivery_ids: list[Any]) -> None:
+def deliver_now(event: OutboxEvent, eager: list[tuple[Any, registry.Subscriber]]) -> None:
     """Deliver eager subscribers' copies in this process, just after the emitting commit.
 
-    A failure leaves the delivery to the retry schedule; a process that dies here leaves it
-    pending, and the sweep hands it to a worker once its lease would have run out.
+    The transactional ones share one transaction (one commit, not two per subscriber): each
+    is claimed, handled and marked delivered inside its own savepoint, so one that fails is
+    rolled back alone and left to the retry schedule. A worker trying to claim one meanwhile
+    waits for the row, then finds it delivered. A process that dies here rolls it all back; the
+    sweep hands the deliveries to a worker once their lease would have run out.
     """
-    if not delivery_ids or delivery_ids[0] is None:
+    if not eager or eager[0][0] is None:
         # bulk_create returned no keys (a backend without RETURNING): let the worker do it.
         return
-    for delivery_id in delivery_ids:
-        try:
-            if claim(delivery_id):
-                deliver(delivery_id)
-        except Exception:
-            logger.exception("Eager delivery %s failed; the sweep will retry it", delivery_id)
+    try:
+        with transaction.atomic():
+            for delivery_id, subscriber in eager:
+                if subscriber.transactional:
+                    _deliver_in_savepoint(delivery_id, subscriber, event)
+    except Exception:
+        logger.exception("Eager deliveries of event %s failed; the sweep will retry them", event.pk)
+    for delivery_id, subscriber in eager:
+        if not subscriber.transactional:
+            try:
+                if claim(delivery_id):
+                    deliver(delivery_id)
+            except Exception:
+                logger.exception("Eager delivery %s failed; the sweep will retry it", delivery_id)
+
+
+def _deliver_in_savepoint(
+    delivery_id: Any, subscriber: registry.Subscriber, event: OutboxEvent
+) -> None:
+    try:
+        with transaction.atomic():
+            if not claim(delivery_id):
+                return  # a worker has it
+            subscriber.handler(event)
+            delivered = EventDelivery.objects.filter(pk=delivery_id, status=Status.RUNNING).update(
+                status=Status.DELIVERED,
+                delivered_at=timezone.now(),
+                claimed_until=None,
+                last_error="",
+            )
+            if delivered != 1:
+                raise LeaseLost(delivery_id)
+    except Exception as error:
+        logger.warning(
+            "Eager delivery %s of %s to %s failed: %s",
+            delivery_id,
+            event.topic,
+            subscriber.key,
+            error,
+        )
+        EventDelivery.objects.filter(pk=delivery_id, status=Status.PENDING).update(
+            attempts=F("attempts") + 1,
+            next_attempt_at=timezone.now() + backoff(1),
+            last_error=f"{type(error).__name__}: {error}"[:2000],
+        )
 
 
 def _enqueue(event_id: Any) -> None:
