@@ -131,10 +131,11 @@ def test_every_problem_is_reported_at_once(catalog: Catalog) -> None:
 
 
 def test_the_message_names_the_unknown_option_and_the_field(catalog: Catalog) -> None:
-    with translation.override("en"), pytest.raises(ConditionInvalid) as caught:
-        compile_condition({"all": [_leaf("ticket.cf.fault", "is", "burnt")]}, catalog)
+    with translation.override("en"):
+        with pytest.raises(ConditionInvalid) as caught:
+            compile_condition({"all": [_leaf("ticket.cf.fault", "is", "burnt")]}, catalog)
 
-    assert caught.value.errors()[0]["detail"] == "burnt is not one of the options of Fault."
+        assert caught.value.errors()[0]["detail"] == "burnt is not one of the options of Fault."
 
 
 def test_the_prefix_of_the_paths_is_the_form_field(catalog: Catalog) -> None:

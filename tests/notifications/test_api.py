@@ -174,7 +174,9 @@ def test_customer_template_refuses_internal_placeholder(
         **NEW_TEMPLATE,
         "content": {"email": {"en": {"subject": "x", "body": "{{ ticket.assignee }}"}}},
     }
-    response = login_client(desk["admin"]).post_json("/api/v1/notification-templates", payload)
+    response = login_client(desk["admin"]).post_json(
+        "/api/v1/notification-templates", payload, HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert response.status_code == 422
     assert response.json()["errors"] == [
         {

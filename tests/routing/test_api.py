@@ -397,7 +397,9 @@ def test_plan_says_who_would_get_a_ticket_without_assigning_it(
     )
     ticket = make_ticket(team=None)
     # when
-    response = login_client(desk["manager"]).get(f"{BASE}/teams/{team.pk}/plan/{ticket.pk}")
+    response = login_client(desk["manager"]).get(
+        f"{BASE}/teams/{team.pk}/plan/{ticket.pk}", HTTP_ACCEPT_LANGUAGE="en"
+    )
     # then
     assert body_of(response) == {
         "team_id": team.pk,
