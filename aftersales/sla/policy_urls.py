@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern] = [
     path("policies/new/", policy_views.policy_create, name="policy_create"),
     path("policies/<int:pk>/", policy_views.policy_edit, name="policy_edit"),
     path("policies/<int:pk>/delete/", policy_views.policy_delete, name="policy_delete"),
+    path("badges/", policy_views.badges, name="badges"),
     path("at-risk/", policy_views.at_risk, name="at_risk"),
     path("attainment/", policy_views.attainment, name="attainment"),
 ]

@@ -185,6 +185,32 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("sla_policies:policy_list")
 
 
+MAX_BADGE_TICKETS = 200
+
+
+@signed_in
+def badges(request: HttpRequest) -> HttpResponse:
+    """The countdown badges of a page of tickets, as out-of-band swaps into the inbox rows;
+    tickets the viewer may not see get none."""
+    from aftersales.sla.templatetags.sla import badge_html
+    from aftersales.tickets.selectors import tickets_visible_to
+
+    require(request, VIEW_TICKET)
+    raw = request.GET.get("tickets", "")
+    wanted = [int(part) for part in raw.split(",") if part.strip().isdigit()][:MAX_BADGE_TICKETS]
+    visible = tickets_visible_to(request.user).filter(pk__in=wanted).values("pk")
+    now = timezone.now()
+    found: dict[int, list[str]] = {pk: [] for pk in wanted}
+    rows = (
+        TicketSlaTarget.objects.filter(ticket_id__in=visible, state__in=["active", "paused"])
+        .select_related("calendar")
+        .order_by("due_at", "pk")
+    )
+    for target in rows:
+        found.setdefault(target.ticket_id, []).append(badge_html(target, now))
+    return render(request, "sla/_badge_swaps.html", {"rows": sorted(found.items())})
+
+
 @signed_in
 def at_risk(request: HttpRequest) -> HttpResponse:
     """Running clocks of the tickets the person may see, the soonest due first."""

@@ -155,9 +155,11 @@ def changes_of_ticket(ticket_id: int) -> list[TicketSlaChange]:
 def open_targets_of(ticket_ids: list[int]) -> dict[int, list[TicketSlaTarget]]:
     """The open clocks (and breached ones still open) of a page of tickets, in one query."""
     found: dict[int, list[TicketSlaTarget]] = {}
-    rows = TicketSlaTarget.objects.filter(
-        ticket_id__in=ticket_ids, state__in=["active", "paused"]
-    ).order_by("due_at", "pk")
+    rows = (
+        TicketSlaTarget.objects.filter(ticket_id__in=ticket_ids, state__in=["active", "paused"])
+        .select_related("calendar")
+        .order_by("due_at", "pk")
+    )
     for row in rows:
         found.setdefault(row.ticket_id, []).append(row)
     return found
@@ -170,6 +172,6 @@ def at_risk_for(viewer: Any, *, limit: int = 100) -> QuerySet[TicketSlaTarget]:
     visible = tickets_visible_to(viewer).values("pk")
     return (
         TicketSlaTarget.objects.filter(state="active", ticket_id__in=visible)
-        .select_related("ticket", "policy")
+        .select_related("ticket", "policy", "calendar")
         .order_by("due_at", "pk")[:limit]
     )

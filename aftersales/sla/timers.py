@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -591,55 +591,89 @@ class SweepResult:
 BATCH = 500
 
 
-def _announce(target: TicketSlaTarget, topic: str) -> None:
+def _announce(targets: list[TicketSlaTarget], topic: str) -> None:
+    """Emit ``topic`` for each target, the tickets read in one query."""
     from aftersales.tickets.models import Ticket
     from aftersales.tickets.services.tickets import event_payload
 
-    ticket = Ticket.objects.get(pk=target.ticket_id)
-    outbox.emit(
-        topic,
-        ticket,
-        payload=event_payload(
+    tickets = Ticket.objects.in_bulk({t.ticket_id for t in targets})
+    for target in targets:
+        ticket = tickets.get(target.ticket_id)
+        if ticket is None:
+            continue
+        outbox.emit(
+            topic,
             ticket,
-            target=target.metric,
-            due_at=target.due_at.isoformat(),
-            sla_target_id=target.pk,
-            sla_policy_id=target.policy_id,
-        ),
-    )
+            payload=event_payload(
+                ticket,
+                target=target.metric,
+                due_at=target.due_at.isoformat(),
+                sla_target_id=target.pk,
+                sla_policy_id=target.policy_id,
+            ),
+        )
 
 
-def _fire(target: TicketSlaTarget, now: datetime, result: SweepResult) -> None:
-    """Warn and/or breach one target; the conditional UPDATE decides which worker does it."""
-    if target.due_at <= now:
-        with transaction.atomic():
-            won = TicketSlaTarget.objects.filter(
-                pk=target.pk, state=State.ACTIVE, breached_at__isnull=True, due_at__lte=now
-            ).update(
-                breached_at=F("due_at"),
-                warned_at=timezone.now() if target.warned_at is None else target.warned_at,
-                next_check_at=None,
-            )
-            if won:
-                target.breached_at = target.due_at
-                _announce(target, "sla.breached")
-                result.breached += 1
-        return
-    if target.warn_at is not None and target.warn_at <= now and target.warned_at is None:
-        with transaction.atomic():
-            won = TicketSlaTarget.objects.filter(
-                pk=target.pk, state=State.ACTIVE, warned_at__isnull=True, warn_at__lte=now
-            ).update(warned_at=now, next_check_at=target.due_at)
-            if won:
-                _announce(target, "sla.warning")
-                result.warned += 1
-        return
-    # Stale schedule (recomputed meanwhile): put it where it belongs.
-    TicketSlaTarget.objects.filter(pk=target.pk, next_check_at=target.next_check_at).update(
-        next_check_at=target.due_at
-        if target.warned_at or target.warn_at is None
-        else target.warn_at
+def _claim(
+    ids: list[int], assignments: str, assigned: list[Any], condition: str, checked: list[Any]
+) -> set[int]:
+    """``UPDATE … SET assignments WHERE id IN ids AND condition RETURNING id``: the rows this
+    caller changed.
+
+    A row is changed by one statement only (PostgreSQL re-checks the condition on a row it
+    waited for; SQLite runs one writer at a time), so the caller that gets an id back is the
+    one that fires for it.
+    """
+    if not ids:
+        return set()
+    table = TicketSlaTarget._meta.db_table
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"UPDATE {table} SET {assignments} WHERE id IN ({marks}) AND {condition}"  # noqa: S608
+        " RETURNING id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*assigned, *ids, *checked])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _fire(batch: list[TicketSlaTarget], now: datetime, result: SweepResult) -> None:
+    """Warn and breach the due targets of one batch in one transaction: a conditional UPDATE
+    claims them, the events are emitted for the claimed ones before the commit."""
+    late = [t for t in batch if t.due_at <= now]
+    warn = [
+        t
+        for t in batch
+        if t.due_at > now and t.warn_at is not None and t.warn_at <= now and t.warned_at is None
+    ]
+    stale = [t for t in batch if t not in late and t not in warn]
+    moment = connection.ops.adapt_datetimefield_value(now)
+    with transaction.atomic():
+        breached = _claim(
+            [t.pk for t in late],
+            "breached_at = due_at, next_check_at = NULL, warned_at = COALESCE(warned_at, %s)",
+            [moment],
+            "state = %s AND breached_at IS NULL AND due_at <= %s",
+            [State.ACTIVE.value, moment],
+        )
+        warned = _claim(
+            [t.pk for t in warn],
+            "warned_at = %s, next_check_at = due_at",
+            [moment],
+            "state = %s AND warned_at IS NULL AND warn_at <= %s AND breached_at IS NULL",
+            [State.ACTIVE.value, moment],
+        )
+        _announce([t for t in late if t.pk in breached], "sla.breached")
+        _announce([t for t in warn if t.pk in warned], "sla.warning")
+    result.breached += len(breached)
+    result.warned += len(warned)
+    for target in stale:
+        # Recomputed since it was scheduled: put it where it belongs.
+        TicketSlaTarget.objects.filter(pk=target.pk, next_check_at=target.next_check_at).update(
+            next_check_at=target.due_at
+            if target.warned_at or target.warn_at is None
+            else target.warn_at
+        )
 
 
 def sweep(now: datetime | None = None, *, limit: int | None = None) -> SweepResult:
@@ -671,9 +705,8 @@ def sweep(now: datetime | None = None, *, limit: int | None = None) -> SweepResu
         )
         if not batch:
             break
-        for target in batch:
-            result.looked_at += 1
-            _fire(target, now, result)
+        result.looked_at += len(batch)
+        _fire(batch, now, result)
         last = (batch[-1].next_check_at, batch[-1].pk)  # type: ignore[assignment]
         if limit is not None and result.looked_at >= limit:
             break

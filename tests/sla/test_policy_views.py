@@ -3,6 +3,8 @@ the inbox and on the ticket, the at-risk list and the attainment table, each ins
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -90,7 +92,12 @@ def test_badges_explanation_and_at_risk_show_the_clocks_inside_the_scope(
     with time_machine.travel(local("2026-10-08 11:45"), tick=False):
         timers.sweep()
         insider = login_client(desk["insider"])
-        inbox = insider.get("/tickets/?view=my_teams").content.decode()
+        page = insider.get("/tickets/?view=my_teams").content.decode()
+        loader = re.search(r'data-testid="sla-badges-loader" hx-get="([^"]+)"', page)
+        assert loader is not None
+        url = html.unescape(loader.group(1))
+        inbox = insider.get(url).content.decode()
+        outsider_badges = login_client(desk["outsider"]).get(url).content.decode()
         detail = insider.get(f"/tickets/{ticket.number}/").content.decode()
         at_risk = insider.get("/sla/at-risk/").content.decode()
         outsider_risk = login_client(desk["outsider"]).get("/sla/at-risk/").content.decode()
@@ -101,6 +108,9 @@ def test_badges_explanation_and_at_risk_show_the_clocks_inside_the_scope(
     assert 'data-sla-condition="breached"' in inbox
     assert "10-01…10-07 holiday (National Day)" in detail
     assert "Due 2026-10-08 09:30, not met by then." in detail
+    assert f'id="sla-badges-{ticket.pk}"' in page
+    assert f'id="sla-badges-{ticket.pk}" hx-swap-oob="true"' in inbox
+    assert "data-sla-condition" not in outsider_badges
     assert ticket.number in at_risk
     assert at_risk.index("First response") < at_risk.index("Resolution")
     assert ticket.number not in outsider_risk

@@ -1,8 +1,11 @@
 """SLA countdown badges for the inbox and the ticket page.
 
-``{% sla_states page.rows as states %}`` loads the open clocks of a page of tickets in one
-query; ``{% sla_row_badges states ticket.pk %}`` renders a ticket's badges from it;
-``{% sla_ticket ticket %}`` renders the SLA section of the ticket page.
+``{% sla_badges_loader page.rows %}`` adds, without a query, an element that fetches the
+badges of the page's tickets in one request (``/sla/badges/``, one query for all of them) and
+swaps them into each row's ``#sla-badges-<id>``, so the inbox itself costs no extra query;
+``{% sla_states rows as states %}`` + ``{% sla_row_badges states ticket.pk %}`` render them in
+place (one query) where that is wanted; ``{% sla_ticket ticket %}`` renders the SLA section of
+the ticket page.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from typing import Any
 
 from django import template
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
@@ -87,15 +93,32 @@ def sla_badge(target: TicketSlaTarget) -> SafeString:
     return mark_safe(badge_html(target))  # noqa: S308 - rendered from an autoescaped template
 
 
-@register.simple_tag
-def sla_states(rows: Any) -> dict[int, list[TicketSlaTarget]]:
-    """The open clocks of a page of tickets (rows of ``{"ticket": …}`` or tickets)."""
+def _ids(rows: Any) -> list[int]:
     ids = []
     for row in rows or []:
         ticket = row.get("ticket") if isinstance(row, dict) else row
         if ticket is not None:
-            ids.append(ticket.pk)
-    return selectors.open_targets_of(ids)
+            ids.append(int(ticket.pk))
+    return ids
+
+
+@register.simple_tag
+def sla_badges_loader(rows: Any) -> SafeString:
+    ids = _ids(rows)
+    if not ids:
+        return mark_safe("")
+    url = reverse("sla_policies:badges") + "?" + urlencode({"tickets": ",".join(map(str, ids))})
+    return format_html(
+        '<div hidden data-testid="sla-badges-loader" hx-get="{}" hx-trigger="load" '
+        'hx-swap="none"></div>',
+        url,
+    )
+
+
+@register.simple_tag
+def sla_states(rows: Any) -> dict[int, list[TicketSlaTarget]]:
+    """The open clocks of a page of tickets (rows of ``{"ticket": …}`` or tickets)."""
+    return selectors.open_targets_of(_ids(rows))
 
 
 @register.simple_tag
