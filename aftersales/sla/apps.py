@@ -40,6 +40,10 @@ class SlaConfig(AppConfig):
             timers.on_ticket_event,
             eager=True,
         )
+        # Edited calendars and policies move the open clocks; a worker does it, not the request.
+        register_subscriber(
+            "sla.recompute", ("calendar.changed", "sla_policy.changed"), timers.on_config_changed
+        )
         register_periodic(
             "sla.sweep", every=timedelta(seconds=timers.sweep_seconds()), function=timers.sweep_now
         )

@@ -745,3 +745,53 @@ def _elapsed(target: TicketSlaTarget, until: datetime | None) -> int:
     if until is None:
         return 0
     return _between(_spec(target), target.started_at, until)
+
+
+# --- Configuration changes --------------------------------------------------------------------
+
+
+def recompute_calendar(calendar_id: int) -> int:
+    """Recompute the open clocks counting in a calendar (after its hours or days changed);
+    warnings and breaches already fired stay fired."""
+    forget_specs()
+    count = 0
+    rows = (
+        TicketSlaTarget.objects.filter(calendar_id=calendar_id, state__in=OPEN)
+        .select_related("calendar")
+        .order_by("pk")
+    )
+    for target in rows.iterator(chunk_size=500):
+        with transaction.atomic():
+            _compute(target)
+            target.save(update_fields=["due_at", "warn_at", "next_check_at", "explanation"])
+        count += 1
+    return count
+
+
+def recompute_policy(policy_id: int, *, at: datetime, event_id: str = "") -> int:
+    """Apply an edited policy to the open tickets under it (recorded as ``policy_edited`` or,
+    when the ticket now matches another policy, ``attributes_changed``)."""
+    from aftersales.tickets.models import Ticket
+
+    ticket_ids = (
+        TicketSlaTarget.objects.filter(policy_id=policy_id, state__in=OPEN)
+        .values_list("ticket_id", flat=True)
+        .distinct()
+    )
+    count = 0
+    for ticket in (
+        Ticket.objects.select_related("requester__tier").filter(pk__in=ticket_ids).iterator()
+    ):
+        rechoose(ticket, at=at, changed=[], event_id=event_id)
+        count += 1
+    return count
+
+
+def on_config_changed(event: Any) -> None:
+    """The outbox subscriber of ``calendar.changed`` and ``sla_policy.changed``."""
+    if not event.object_id:
+        return
+    if event.topic == "calendar.changed":
+        recompute_calendar(int(event.object_id))
+    elif event.topic == "sla_policy.changed":
+        recompute_policy(int(event.object_id), at=event.created_at, event_id=str(event.pk))

@@ -244,3 +244,51 @@ def test_a_ticket_no_policy_matches_has_no_clocks(
     ticket = settle(lambda: make_ticket())
     assert TicketSla.objects.get(ticket=ticket).policy is None
     assert not TicketSlaTarget.objects.filter(ticket=ticket).exists()
+
+
+def test_a_company_holiday_added_to_the_calendar_moves_open_deadlines(
+    desk: dict[str, Any], calendar: Calendar, make_ticket: Callable[..., Ticket], settle: Any
+) -> None:
+    from datetime import date
+
+    from aftersales.sla import services as calendar_services
+
+    make_policy(desk["admin"])
+    with time_machine.travel(local("2026-11-23 16:00"), tick=False):
+        ticket = settle(lambda: make_ticket())
+    assert target(ticket, "resolution").due_at == local("2026-11-24 11:00")
+    calendar_services.set_calendar_day(
+        actor=desk["admin"],
+        calendar=calendar,
+        day=date(2026, 11, 24),
+        kind="holiday",
+        name="Company day",
+    )
+    event = OutboxEvent.objects.filter(topic="calendar.changed").latest("created_at")
+    timers.on_config_changed(event)
+    moved = target(ticket, "resolution")
+    assert moved.due_at == local("2026-11-25 11:00")
+    assert "11-24 holiday (Company day)" in timers.explanation_text(moved, "en")
+
+
+def test_an_edited_policy_reaches_the_open_tickets_under_it_with_a_reason(
+    desk: dict[str, Any], calendar: Calendar, make_ticket: Callable[..., Ticket], settle: Any
+) -> None:
+    from aftersales.sla import policies
+
+    policy = make_policy(desk["admin"])
+    with time_machine.travel(local("2026-11-23 10:00"), tick=False):
+        ticket = settle(lambda: make_ticket())
+    with time_machine.travel(local("2026-11-23 10:30"), tick=False):
+        policies.update_policy(
+            actor=desk["admin"],
+            policy=policy,
+            values={"targets": [{"metric": "resolution", "minutes": 120}]},
+        )
+        event = OutboxEvent.objects.filter(topic="sla_policy.changed").latest("created_at")
+        timers.on_config_changed(event)
+    assert target(ticket, "resolution").due_at == local("2026-11-23 12:00")
+    assert target(ticket, "first_response").state == "stopped"
+    change = TicketSlaChange.objects.filter(ticket=ticket).last()
+    assert change is not None
+    assert change.reason == "policy_edited"
