@@ -24,6 +24,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from aftersales.knowledge.models import Article, SearchEntry
 from aftersales.knowledge.search import text
@@ -67,11 +68,14 @@ def _quote_tsquery(term: str) -> str:
 def _visibility(visible: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
     """The SQL condition on index rows ``e`` that keeps the articles ``visible`` yields:
     nothing to test when it is every article (a staff reader with scope "all"), otherwise
-    ``e.article_id IN (<the selector's query>)``."""
+    ``EXISTS (<the selector's query> AND pk = e.article_id)``. Correlated on purpose: with
+    ``e.article_id IN (<query>)`` SQLite builds the set of every visible id (50,000 for a
+    customer at 100,000 articles, ~10 ms) in each pass, however few rows the pass matched."""
     if visible.model is Article and not visible.query.where and not visible.query.is_sliced:
         return "TRUE", ()
-    subquery, params = visible.order_by().values("pk").query.sql_with_params()
-    return f"e.article_id IN ({subquery})", tuple(params)
+    correlated = visible.order_by().filter(pk=RawSQL("e.article_id", ())).values("pk")
+    subquery, params = correlated.query.sql_with_params()
+    return f"EXISTS ({subquery})", tuple(params)
 
 
 class DatabaseBackend:
