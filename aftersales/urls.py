@@ -18,6 +18,7 @@ urlpatterns = [
     path("tickets/", include("aftersales.tickets.urls")),
     path("knowledge/", include("aftersales.knowledge.urls")),
     path("settings/calendars/", include("aftersales.sla.urls")),
+    path("sla/", include("aftersales.sla.policy_urls")),
     path("settings/conditions/", include("aftersales.conditions.urls")),
     path("settings/automation/", include("aftersales.automation.urls")),
     path("routing/", include("aftersales.routing.urls")),
