@@ -44,6 +44,7 @@ NAV_ITEMS: list[NavItem] = [
     ),
     NavItem(_("Ticket types"), "tickets:type_list", "tickets.view_tickettype", _("Settings")),
     NavItem(_("Calendars"), "sla:calendar_list", "sla.view_calendar", _("Settings")),
+    NavItem(_("SLA policies"), "sla_policies:policy_list", "sla.view_policy", _("Settings")),
     NavItem(_("Rules"), "automation:rule_list", "automation.view_rule", _("Settings")),
     NavItem(
         _("Time-based automations"),
