@@ -144,6 +144,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
         "/settings/fields/",
         "/tickets/settings/types/",
         "/settings/calendars/",
+        "/sla/policies/",
         "/settings/automation/rules/",
         "/settings/automation/automations/",
         "/settings/conditions/try/",
