@@ -18,6 +18,7 @@ from aftersales.tickets.models import Ticket
 from tests.conftest import JsonClient
 from tests.sla.timer_support import local, make_policy
 from tests.tickets.conftest import _media_in_tmp, desk, make_ticket, make_type  # noqa: F401
+from tests.web.test_shell import csp_problems, manifest  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,27 @@ def test_badges_explanation_and_at_risk_show_the_clocks_inside_the_scope(
     assert "Holiday ticket" not in outsider_risk
     assert "First response" in attainment
     assert "0.0 %" in attainment
+
+
+def test_the_sla_pages_have_no_inline_code(
+    desk: dict[str, Any], login_client: Callable[..., JsonClient], manifest: Any
+) -> None:
+    policy = make_policy(desk["admin"])
+    client = login_client(desk["admin"])
+    for path in (
+        "/sla/policies/",
+        "/sla/policies/new/",
+        f"/sla/policies/{policy.pk}/",
+        "/sla/at-risk/",
+        "/sla/attainment/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        # Data for the condition builder (json_script) is not code: CSP does not run it.
+        page = re.sub(
+            r'<script id="[^"]*" type="application/json">.*?</script>',
+            "",
+            response.content.decode(),
+            flags=re.S,
+        )
+        assert csp_problems(page) == [], path
