@@ -350,8 +350,19 @@ def _existing_hours(calendar: Calendar) -> dict[int, list[tuple[int, int]]]:
 
 @transaction.atomic
 def delete_calendar(*, actor: Any, calendar: Calendar) -> None:
-    """Delete a calendar with its hours and dated exceptions."""
+    """Delete a calendar with its hours and dated exceptions; refused while an SLA policy
+    names it (running clocks that counted in it keep their due times)."""
     authz.require_permission(actor, DELETE_CALENDAR, calendar)
+    in_use = list(calendar.policies.order_by("name").values_list("name", flat=True)[:3])
+    if in_use:
+        raise DomainError(
+            "calendar_in_use",
+            field="calendar",
+            message=_(
+                "SLA policies use this calendar (%(names)s); choose another one there first."
+            ),
+            params={"names": ", ".join(in_use)},
+        )
     before = _snapshot(calendar)
     pk = calendar.pk
     audit.record(

@@ -139,3 +139,17 @@ def test_the_ticket_sla_endpoint_explains_each_due_time_inside_the_scope_only(
     assert first["condition"] == "breached"
     outsider = login_client(desk["outsider"]).get(f"/api/v1/tickets/{ticket.pk}/sla")
     assert_problem(outsider, 404)
+
+
+def test_a_calendar_a_policy_uses_cannot_be_deleted(
+    desk: dict[str, Any],
+    make_calendar: Callable[..., Calendar],
+    login_client: Callable[..., JsonClient],
+) -> None:
+    calendar = make_calendar(name="East office", business_line=desk["line_a"])
+    make_policy(desk["admin"], name="Gold", calendar=calendar)
+    response = login_client(desk["admin"]).delete(f"/api/v1/calendars/{calendar.pk}")
+    problem = assert_problem(response, 422)
+    assert problem["code"] == "calendar_in_use"
+    assert "Gold" in problem["detail"]
+    assert Calendar.objects.filter(pk=calendar.pk).exists()
