@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,7 +83,10 @@ def spec_of(calendar: Calendar) -> CalendarSpec:
     cached = _specs.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    spec = load_calendar(calendar)
+    # A clock must always have a due time: past the years the holiday set covers, the
+    # weekly hours (and the calendar's own days) count, and the explanation says so; loading
+    # the next year emits calendar.changed, which recomputes these clocks.
+    spec = replace(load_calendar(calendar), covered=None)
     _specs[key] = (time.monotonic() + SPEC_SECONDS, spec)
     return spec
 
@@ -153,6 +156,9 @@ def _compute(target: TicketSlaTarget) -> None:
         }
     data["target_minutes"] = target.minutes
     data["business_time"] = spec is not None
+    covered_until = _covered_until(target)
+    if covered_until is not None and target.due_at.date() >= covered_until:
+        data["beyond_coverage"] = covered_until.isoformat()
     data["pauses"] = target.pauses
     target.explanation = data
     target.warn_at = None
@@ -160,6 +166,14 @@ def _compute(target: TicketSlaTarget) -> None:
         # The warning comes the lead time before the due time, counted like the target.
         target.warn_at = _add(spec, target.started_at, total - target.warn_before_minutes)
     _schedule(target)
+
+
+def _covered_until(target: TicketSlaTarget) -> Any:
+    if not target.is_business_time or target.calendar is None:
+        return None
+    from aftersales.sla.selectors import coverage_end
+
+    return coverage_end(target.calendar)
 
 
 def _schedule(target: TicketSlaTarget) -> None:
@@ -211,6 +225,10 @@ def explanation_text(target: TicketSlaTarget, language: str | None = None) -> st
             "duration": format_duration(data["target_minutes"]),
             "start": start.strftime("%Y-%m-%d %H:%M"),
         }
+    if data.get("beyond_coverage"):
+        text += "; " + _(
+            "holidays after %(date)s are not loaded yet: weekly hours counted after that day"
+        ) % {"date": data["beyond_coverage"]}
     for pause in pauses:
         text += "; " + _("paused %(duration)s waiting for the customer (%(start)s-%(end)s)") % {
             "duration": format_duration(pause["minutes"]),
