@@ -7,8 +7,10 @@ Both keep :class:`~aftersales.knowledge.models.SearchEntry` rows (terms per fiel
 SQLite mirrors them into two FTS5 tables with the same row ids (``knowledge_fts_words`` over the
 space-separated terms, ``knowledge_fts_raw`` with the trigram tokenizer over the raw text);
 PostgreSQL keeps a generated, weighted ``document`` tsvector and pg_trgm indexes on the raw text
-(migration 0002). The services call :meth:`index` and :meth:`remove` in their transaction: no
-signals, so a rolled-back write leaves the index as it was.
+(migration 0002), and a ``head`` tsvector of title, initials and tags (migration 0003) for
+queries of words too common to rank every text holding them (``HEAD_ONLY_ABOVE``). The
+services call :meth:`index` and :meth:`remove` in their transaction: no signals, so a
+rolled-back write leaves the index as it was.
 
 ``method`` selects how text becomes terms, so ``bench/knowledge_relevance.py`` can measure the
 rejected methods through the same code: ``hybrid`` (the chosen one: jieba words + substring
