@@ -261,7 +261,11 @@ def sweep_database(source: str, target: str) -> str:
 
 
 def open_everything() -> int:
+    from django.db import connection
     from tickets_inbox import raw_connection
+
+    if connection.settings_dict["NAME"] != "as_bench_sweep":
+        raise SystemExit("Refusing to open every ticket outside the as_bench_sweep copy.")
 
     with raw_connection() as connection:
         connection.execute(
@@ -466,8 +470,9 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        url = sweep_database("as_bench", "as_bench_sweep")
-        configure_django(url, data_dir)
+        sweep_database("as_bench", "as_bench_sweep")
+        # Django read its settings once: point the open connection at the copy itself.
+        connections["default"].settings_dict["NAME"] = "as_bench_sweep"
         try:
             bench_sweep(options.repeats)
         finally:

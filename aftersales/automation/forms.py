@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from aftersales.automation import actions as action_kinds
 from aftersales.automation.models import Automation, Trigger
@@ -31,7 +32,9 @@ class RuleForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     triggers = forms.MultipleChoiceField(
-        label=_("When"), choices=Trigger.choices, widget=forms.CheckboxSelectMultiple
+        label=pgettext_lazy("rule trigger", "When"),
+        choices=Trigger.choices,
+        widget=forms.CheckboxSelectMultiple,
     )
     stop_processing = forms.BooleanField(
         label=_("Stop further rules when this one fires"), required=False
@@ -72,7 +75,7 @@ class AutomationForm(forms.Form):
     )
     clock = forms.ChoiceField(label=_("Time since"), choices=Automation.Clock.choices)
     hours = forms.DecimalField(
-        label=_("Hours"),
+        label=pgettext_lazy("a number of", "Hours"),
         min_value=0,
         max_digits=7,
         decimal_places=2,
