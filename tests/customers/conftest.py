@@ -19,7 +19,7 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
-def _fast(fast_hashing: None) -> None:  # noqa: F811
+def _fast(fast_hashing: None) -> None:
     """Fast password hashing for every customers test."""
 
 
