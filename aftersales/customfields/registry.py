@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -163,6 +164,26 @@ def field_types() -> dict[str, FieldType]:
 def register_target(key: str, label: str | Promise) -> None:
     """Let definitions apply to ``key`` (a model label such as ``tickets.ticket``)."""
     _TARGETS[key] = Target(key=key, label=label)
+
+
+_SUBTARGET_LABELS: dict[str, Callable[[str], str]] = {}
+
+
+def register_subtarget_labels(target: str, describe: Callable[[str], str]) -> None:
+    """Name the sub-kinds of ``target`` for people (``type-7`` → "Repair"); the app that owns
+    the sub-kinds registers this, the form engine stays unaware of them."""
+    _SUBTARGET_LABELS[target] = describe
+
+
+def subtarget_label(target: str, subtarget: str) -> str:
+    """How a form's sub-kind reads on the pages; the raw key when nobody named it."""
+    describe = _SUBTARGET_LABELS.get(target)
+    if describe is None or not subtarget:
+        return subtarget
+    try:
+        return describe(subtarget) or subtarget
+    except Exception:  # a label is decoration: never break the page over it
+        return subtarget
 
 
 def targets() -> dict[str, Target]:

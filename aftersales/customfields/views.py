@@ -60,6 +60,7 @@ def _form_groups(
                 "target": form_target,
                 "target_label": _target_label(form_target),
                 "subtarget": subtarget,
+                "subtarget_label": registry.subtarget_label(form_target, subtarget),
                 "sections": [],
                 "inactive": [],
                 "query": urlencode({"target": form_target, "subtarget": subtarget}),

@@ -36,9 +36,12 @@ class TicketsConfig(AppConfig):
             ("tickets.share_savedview", _("Share inbox views with everyone")),
         ):
             catalog.register_permission(codename, label, _("Tickets"))
+        from aftersales.customfields.registry import register_subtarget_labels
         from aftersales.outbox.registry import register_subscriber
         from aftersales.outbox.scheduler import register_periodic
         from aftersales.tickets import reactions
+
+        register_subtarget_labels("tickets.ticket", reactions.ticket_type_form_label)
 
         register_subscriber(
             "tickets.move_merged_customer_tickets",

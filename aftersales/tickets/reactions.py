@@ -19,3 +19,16 @@ def close_solved_tickets() -> int:
 
 def sweep_orphan_files() -> int:
     return services.sweep_orphan_files()
+
+
+def ticket_type_form_label(subtarget: str) -> str:
+    """``type-7`` → "Repair · Home appliances": the form of one ticket type, for people."""
+    from aftersales.tickets.models import TicketType
+
+    pk = subtarget.removeprefix("type-")
+    if not pk.isdigit():
+        return subtarget
+    ticket_type = TicketType.objects.select_related("business_line").filter(pk=int(pk)).first()
+    if ticket_type is None:
+        return subtarget
+    return f"{ticket_type.name} · {ticket_type.business_line.name}"

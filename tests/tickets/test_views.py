@@ -350,3 +350,20 @@ def test_copy_page_copies_into_another_line(
     assert response["Location"] == f"{BASE}{copy.pk}/"
     assert TicketStatus.objects.filter(ticket_type=copy).count() == 6
     assert StatusTransition.objects.filter(ticket_type=copy).count() == 8
+
+
+def test_a_ticket_types_form_is_headed_by_the_types_name_not_its_key(
+    desk: dict[str, Any], login_client: Any
+) -> None:
+    from aftersales.tickets.models import form_key_of
+
+    repair = desk["repair"]
+    client = login_client(desk["admin"])
+
+    page = client.get(
+        f"/settings/fields/?target=tickets.ticket&subtarget={form_key_of(repair.pk)}",
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+
+    assert f"Tickets · {repair.name_en} · {desk['line_a'].name}" in page
+    assert f"· {form_key_of(repair.pk)}</h2>" not in page
