@@ -167,10 +167,7 @@ def _changes(payload: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
             return PRIORITY_KEYS.get(value, "")
         return value
 
-    changes: dict[str, Any] = dict(payload.get("changes") or {})
-    if "to_status" in payload and "status" not in changes:
-        # ticket.status_changed names the move itself rather than listing changes.
-        changes["status"] = [payload.get("from_status"), payload.get("to_status")]
+    changes: dict[str, Any] = payload.get("changes") or {}
     result: dict[str, tuple[Any, Any]] = {}
     for name, pair in changes.items():
         if not isinstance(pair, list | tuple) or len(pair) != 2:

@@ -326,47 +326,62 @@ def _save(
     )
 
 
+def _create(
+    actor: Any,
+    item: Rule | Automation,
+    values: dict[str, Any],
+    fields: tuple[str, ...],
+    required: tuple[str, ...],
+    codename: str,
+) -> Any:
+    values = {"condition": None, **dict.fromkeys(required), **values}
+    lines = _apply(item, values, fields)
+    _require_lines(actor, codename, {line.pk for line in lines or []})
+    _save(item, actor, lines or [], created=True)
+    audit.record(actor=actor, action=Action.CREATED, obj=item, after=snapshot(item))
+    return item
+
+
+def _update(
+    actor: Any,
+    item: Rule | Automation,
+    values: dict[str, Any],
+    fields: tuple[str, ...],
+    codename: str,
+    expected_version: int | None,
+) -> Any:
+    item = type(item).objects.select_for_update().get(pk=item.pk)
+    _require_lines(actor, codename, {line.pk for line in item.business_lines.all()})
+    _check_version(item, expected_version)
+    before = snapshot(item)
+    lines = _apply(item, values, fields)
+    if lines is not None:
+        _require_lines(actor, codename, {line.pk for line in lines})
+    item.version += 1
+    _save(item, actor, lines, created=False)
+    _record_change(actor, item, before)
+    return item
+
+
 @transaction.atomic
 def create_rule(*, actor: Any, values: dict[str, Any]) -> Rule:
+    required = ("name", "triggers", "actions")
     rule = Rule(triggers=[], actions=[])
-    values = {"condition": None, **values}
-    for required in ("name", "triggers", "actions"):
-        values.setdefault(required, None)
-    lines = _apply(rule, values, RULE_FIELDS)
-    _require_lines(actor, ADD_RULE, {line.pk for line in lines or []})
-    _save(rule, actor, lines or [], created=True)
-    audit.record(actor=actor, action=Action.CREATED, obj=rule, after=snapshot(rule))
-    return rule
+    return _create(actor, rule, values, RULE_FIELDS, required, ADD_RULE)
 
 
 @transaction.atomic
 def update_rule(
     *, actor: Any, rule: Rule, values: dict[str, Any], expected_version: int | None = None
 ) -> Rule:
-    rule = Rule.objects.select_for_update().get(pk=rule.pk)
-    _require_lines(actor, CHANGE_RULE, {line.pk for line in rule.business_lines.all()})
-    _check_version(rule, expected_version)
-    before = snapshot(rule)
-    lines = _apply(rule, values, RULE_FIELDS)
-    if lines is not None:
-        _require_lines(actor, CHANGE_RULE, {line.pk for line in lines})
-    rule.version += 1
-    _save(rule, actor, lines, created=False)
-    _record_change(actor, rule, before)
-    return rule
+    return _update(actor, rule, values, RULE_FIELDS, CHANGE_RULE, expected_version)
 
 
 @transaction.atomic
 def create_automation(*, actor: Any, values: dict[str, Any]) -> Automation:
+    required = ("name", "clock", "hours", "status_categories", "actions")
     automation = Automation(actions=[], status_categories=[])
-    values = {"condition": None, **values}
-    for required in ("name", "clock", "hours", "status_categories", "actions"):
-        values.setdefault(required, None)
-    lines = _apply(automation, values, AUTOMATION_FIELDS)
-    _require_lines(actor, ADD_AUTOMATION, {line.pk for line in lines or []})
-    _save(automation, actor, lines or [], created=True)
-    audit.record(actor=actor, action=Action.CREATED, obj=automation, after=snapshot(automation))
-    return automation
+    return _create(actor, automation, values, AUTOMATION_FIELDS, required, ADD_AUTOMATION)
 
 
 @transaction.atomic
@@ -377,17 +392,9 @@ def update_automation(
     values: dict[str, Any],
     expected_version: int | None = None,
 ) -> Automation:
-    automation = Automation.objects.select_for_update().get(pk=automation.pk)
-    _require_lines(actor, CHANGE_AUTOMATION, {line.pk for line in automation.business_lines.all()})
-    _check_version(automation, expected_version)
-    before = snapshot(automation)
-    lines = _apply(automation, values, AUTOMATION_FIELDS)
-    if lines is not None:
-        _require_lines(actor, CHANGE_AUTOMATION, {line.pk for line in lines})
-    automation.version += 1
-    _save(automation, actor, lines, created=False)
-    _record_change(actor, automation, before)
-    return automation
+    return _update(
+        actor, automation, values, AUTOMATION_FIELDS, CHANGE_AUTOMATION, expected_version
+    )
 
 
 @transaction.atomic

@@ -17,6 +17,16 @@ from tests.tickets.conftest import status
 pytestmark = pytest.mark.django_db
 
 
+def _priority_rule(make_rule: Callable[..., Any], name: str, *, when: str, then: str) -> None:
+    """A rule that sets the priority to ``then`` when it was changed to ``when``."""
+    make_rule(
+        name,
+        ["updated"],
+        all_of(leaf("ticket.priority", "changed_to", when)),
+        [{"type": "set_priority", "priority": then}],
+    )
+
+
 def tags(ticket: Ticket) -> list[str]:
     return sorted(tickets.tags_of(ticket))
 
@@ -126,18 +136,8 @@ def test_two_rules_that_undo_each_other_fire_once_each_and_stop(
     make_ticket: Callable[..., Ticket],
     settle: Any,
 ) -> None:
-    make_rule(
-        "Up",
-        ["updated"],
-        all_of(leaf("ticket.priority", "changed_to", "high")),
-        [{"type": "set_priority", "priority": "low"}],
-    )
-    make_rule(
-        "Down",
-        ["updated"],
-        all_of(leaf("ticket.priority", "changed_to", "low")),
-        [{"type": "set_priority", "priority": "high"}],
-    )
+    _priority_rule(make_rule, "Up", when="high", then="low")
+    _priority_rule(make_rule, "Down", when="low", then="high")
     ticket = make_ticket()
 
     settle(
@@ -159,24 +159,9 @@ def test_a_chain_longer_than_the_limit_stops_there_and_the_log_says_so(
     settle: Any,
 ) -> None:
     settings.AUTOMATION_MAX_DEPTH = 2
-    make_rule(
-        "Up",
-        ["updated"],
-        all_of(leaf("ticket.priority", "changed_to", "high")),
-        [{"type": "set_priority", "priority": "low"}],
-    )
-    make_rule(
-        "Down",
-        ["updated"],
-        all_of(leaf("ticket.priority", "changed_to", "low")),
-        [{"type": "set_priority", "priority": "urgent"}],
-    )
-    make_rule(
-        "Again",
-        ["updated"],
-        all_of(leaf("ticket.priority", "changed_to", "urgent")),
-        [{"type": "set_priority", "priority": "high"}],
-    )
+    _priority_rule(make_rule, "Up", when="high", then="low")
+    _priority_rule(make_rule, "Down", when="low", then="urgent")
+    _priority_rule(make_rule, "Again", when="urgent", then="high")
     ticket = make_ticket()
 
     settle(
@@ -288,18 +273,8 @@ def test_a_pair_that_sets_a_field_back_and_forth_stops_at_the_depth_limit_and_sa
     settle: Any,
 ) -> None:
     settings.AUTOMATION_MAX_DEPTH = 1
-    make_rule(
-        "Up",
-        ["updated"],
-        all_of(leaf("ticket.priority", "changed_to", "high")),
-        [{"type": "set_priority", "priority": "low"}],
-    )
-    make_rule(
-        "Down",
-        ["updated"],
-        all_of(leaf("ticket.priority", "changed_to", "low")),
-        [{"type": "set_priority", "priority": "high"}],
-    )
+    _priority_rule(make_rule, "Up", when="high", then="low")
+    _priority_rule(make_rule, "Down", when="low", then="high")
     ticket = make_ticket()
 
     settle(

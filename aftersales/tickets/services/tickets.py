@@ -318,6 +318,14 @@ def event_payload(ticket: Ticket, **extra: Any) -> dict[str, Any]:
     }
 
 
+def status_payload(ticket: Ticket, old: Any, new: Any, **extra: Any) -> dict[str, Any]:
+    """The payload of ``ticket.status_changed``: the move, also as the change list that
+    ``ticket.updated`` carries, so readers of changes need no special case."""
+    return event_payload(
+        ticket, from_status=old, to_status=new, changes={"status": [old, new]}, **extra
+    )
+
+
 def _enter_status(ticket: Ticket, status: TicketStatus, now: datetime) -> None:
     ticket.status = status
     ticket.status_category = status.category
@@ -787,7 +795,7 @@ def _announce(ticket: Ticket, actor: Any, change: _Change) -> None:
             "ticket.status_changed",
             ticket,
             actor=actor,
-            payload=event_payload(ticket, from_status=old, to_status=new),
+            payload=status_payload(ticket, old, new),
         )
     if change.assigned:
         outbox.emit("ticket.assigned", ticket, actor=actor, payload=event_payload(ticket))
@@ -1122,9 +1130,7 @@ def reopen_for_customer(ticket: Ticket, now: datetime) -> bool:
     outbox.emit(
         "ticket.status_changed",
         ticket,
-        payload=event_payload(
-            ticket, from_status=_label(old), to_status=_label(target), reopened=True
-        ),
+        payload=status_payload(ticket, _label(old), _label(target), reopened=True),
     )
     return True
 
@@ -1189,7 +1195,7 @@ def _auto_close(pk: int, cutoff: datetime, now: datetime) -> int:
         outbox.emit(
             "ticket.status_changed",
             ticket,
-            payload=event_payload(ticket, from_status=_label(old), to_status=_label(target)),
+            payload=status_payload(ticket, _label(old), _label(target)),
         )
         return 1
 
