@@ -23,5 +23,10 @@ urlpatterns = [
     path("settings/automation/", include("aftersales.automation.urls")),
     path("routing/", include("aftersales.routing.urls")),
     path("notifications/", include("aftersales.notifications.urls")),
+    path("portal/", include("aftersales.portal.urls")),
+    path("survey/", include("aftersales.surveys.urls")),
+    path("forms/", include("aftersales.webforms.urls")),
+    path("settings/mailboxes/", include("aftersales.channels.urls")),
+    path("messaging/", include("aftersales.messaging.urls")),
     path("", include("aftersales.web.urls")),
 ]

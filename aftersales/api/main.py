@@ -131,6 +131,11 @@ def _mount() -> None:
     api.add_router("/", "aftersales.notifications.api.router")
     api.add_router("/", "aftersales.automation.api.router")
     api.add_router("/", "aftersales.conditions.api.router")
+    api.add_router("/portal", "aftersales.portal.api.router")
+    api.add_router("/", "aftersales.surveys.api.router")
+    api.add_router("/", "aftersales.webforms.api.router")
+    api.add_router("/", "aftersales.channels.api.router")
+    api.add_router("/", "aftersales.messaging.api.router")
 
 
 _mount()

@@ -1,0 +1,1 @@
+"""Messaging platforms: WeChat, WeCom and DingTalk callbacks and replies."""

@@ -1,0 +1,1 @@
+"""The customer portal: sign-in, submitting and following requests, on a phone first."""

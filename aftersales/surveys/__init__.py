@@ -1,0 +1,1 @@
+"""Satisfaction surveys (满意度回访): signed links, ratings, and their events."""

@@ -1,0 +1,1 @@
+"""Embeddable web forms: a ticket type's form on the company's own site."""
