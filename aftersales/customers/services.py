@@ -474,9 +474,11 @@ def create_customer(
     """Add a person. The tier defaults to the organisation's, then to the default tier.
 
     ``identities`` are (kind, raw value) pairs, stored normalised; one held by another active
-    customer refuses the whole creation.
+    customer refuses the whole creation. No actor means the system: a channel recording a
+    customer it met (a web-form visitor), which needs no permission and has no scope to keep.
     """
-    authz.require_permission(actor, "customers.add_customer")
+    if actor is not None:
+        authz.require_permission(actor, "customers.add_customer")
     customer = Customer(
         name=_required_text(name, "name", 200),
         business_line=business_line,
@@ -504,7 +506,8 @@ def create_customer(
             field="organisation",
             message=_("This organisation is inactive."),
         )
-    _require_reach(actor, "customers.add_customer", customer)
+    if actor is not None:
+        _require_reach(actor, "customers.add_customer", customer)
     pairs = _normalised_identities(actor, identities, None)
     customer.save()
     try:
