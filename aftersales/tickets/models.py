@@ -363,6 +363,12 @@ class Ticket(models.Model):
     last_agent_reply_at = models.DateTimeField(null=True, blank=True, editable=False)
     solved_at = models.DateTimeField(_("solved"), null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
+    # The customer's latest satisfaction rating (CSAT 1–5 or NPS 0–10, per the line's survey
+    # kind), written by the surveys app when a survey is answered; conditions and reports read it.
+    satisfaction = models.PositiveSmallIntegerField(
+        _("satisfaction"), null=True, blank=True, editable=False
+    )
+    satisfaction_at = models.DateTimeField(_("rated"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated_at", "-pk"]
@@ -607,6 +613,7 @@ class TicketEvent(models.Model):
         REOPENED = "reopened", _("Reopened")
         AUTO_CLOSED = "auto_closed", _("Closed automatically")
         MACRO_APPLIED = "macro_applied", _("Macro applied")
+        SATISFACTION_RATED = "satisfaction_rated", _("Customer rated the service")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(
