@@ -93,16 +93,21 @@ def sms_signature(secret: str, *, timestamp: str, body: bytes) -> str:
 
 def send_sms(delivery: Delivery) -> SendResult:
     """Through the administrator's HTTP gateway (:class:`SmsProvider`)."""
+    return send_sms_text(delivery.address, text_of(delivery), idempotency=idempotency_key(delivery))
+
+
+def sms_configured() -> bool:
+    return SmsProvider.objects.filter(is_active=True).exists()
+
+
+def send_sms_text(phone: str, message: str, *, idempotency: str) -> SendResult:
+    """Send ``message`` to ``phone`` through the first active gateway; ``idempotency`` goes to
+    the gateway as the nonce and the Idempotency-Key, so a retried send is recognisable."""
     provider = SmsProvider.objects.filter(is_active=True).order_by("pk").first()
     if provider is None:
         raise ChannelError("No active SMS provider is configured.", is_permanent=True)
     timestamp = str(int(time.time()))
-    values = {
-        "phone": delivery.address,
-        "message": text_of(delivery),
-        "timestamp": timestamp,
-        "nonce": idempotency_key(delivery),
-    }
+    values = {"phone": phone, "message": message, "timestamp": timestamp, "nonce": idempotency}
     url = fill_sms_template(provider.url_template, values, escape=lambda v: quote(v, safe=""))
     is_json = "json" in provider.content_type
     body = b""
@@ -111,7 +116,7 @@ def send_sms(delivery: Delivery) -> SendResult:
         body = fill_sms_template(provider.body_template, values, escape=escape).encode()
     headers = {
         "Content-Type": provider.content_type,
-        "Idempotency-Key": idempotency_key(delivery),
+        "Idempotency-Key": idempotency,
         "X-Timestamp": timestamp,
     }
     if provider.secret:
