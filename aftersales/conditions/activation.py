@@ -240,6 +240,8 @@ def ticket_facts(ticket: Any, tags: list[str]) -> dict[str, Any]:
         "ticket.updated_at": _aware(ticket.updated_at),
         "ticket.due_at": _aware(ticket.due_at),
         "ticket.has_due_at": ticket.due_at is not None,
+        "ticket.satisfaction": getattr(ticket, "satisfaction", None) or 0,
+        "ticket.has_satisfaction": getattr(ticket, "satisfaction", None) is not None,
     }
 
 

@@ -408,6 +408,16 @@ def builtin_ticket_fields(lines: Collection[int] | None = None) -> list[Field]:
             group=ticket,
         ),
         make_field(
+            "ticket.satisfaction",
+            _("Satisfaction rating"),
+            ops.NUMBER,
+            cel="ticket.satisfaction",
+            conversion="double",
+            present="ticket.has_satisfaction",
+            changeable=True,
+            group=ticket,
+        ),
+        make_field(
             "customer.tier",
             _("Customer tier"),
             ops.CHOICE,

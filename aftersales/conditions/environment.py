@@ -45,6 +45,9 @@ TICKET_VARIABLES: dict[str, Any] = {
     "ticket.updated_at": T.TIMESTAMP,
     "ticket.due_at": T.TIMESTAMP,
     "ticket.has_due_at": T.BOOL,
+    # The latest satisfaction rating (CSAT 1-5, NPS 0-10); 0 and has_satisfaction false unrated.
+    "ticket.satisfaction": T.INT,
+    "ticket.has_satisfaction": T.BOOL,
     "customer.id": T.INT,
     "customer.tier": T.STRING,
     "customer.tags": T.List(T.STRING),
