@@ -533,6 +533,47 @@ def create_customer(
     return customer
 
 
+@transaction.atomic
+def customer_for_channel(
+    *, kind: str, value: str, name: str, business_line: BusinessLine, channel: str
+) -> Customer:
+    """The active customer holding (kind, value), or a new one a channel met for the first time.
+
+    A channel (e-mail, WeChat…) acts for the system, so there is no permission check. Two
+    messages from the same new sender at once make one customer: the loser of the race on the
+    unique active identity returns the winner's record.
+    """
+    normalised = identity_rules.normalise(kind, value)
+    existing = find_customer_by_identity(kind, normalised)
+    if existing is not None:
+        return existing
+    customer = Customer(
+        name=(name or normalised).strip()[:200] or normalised,
+        business_line=business_line,
+        tier=default_tier(),
+    )
+    try:
+        with transaction.atomic():
+            customer.save()
+            CustomerIdentity.objects.create(customer=customer, kind=kind, value=normalised)
+    except IntegrityError:
+        winner = find_customer_by_identity(kind, normalised)
+        if winner is None:
+            raise
+        return winner
+    after = audit.snapshot(customer)
+    after["identities"] = [f"{kind}:{normalised}"]
+    after["channel"] = channel
+    audit.record(actor=None, action=Action.CREATED, obj=customer, after=after)
+    outbox.emit(
+        "customer.created",
+        customer,
+        actor=None,
+        payload={"business_line_id": customer.business_line_id, "channel": channel},
+    )
+    return customer
+
+
 CUSTOMER_EDITABLE = (
     "name",
     "organisation",
