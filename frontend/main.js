@@ -5,6 +5,7 @@ import htmx from "htmx.org";
 import Alpine from "@alpinejs/csp";
 
 import "./app.css";
+import "./portal.css";
 import "./formbuilder.js";
 import "./workspace.js";
 import "./conditions/builder.js";

@@ -200,6 +200,25 @@ class ArticleVote(models.Model):
         return f"{self.article_id}: {self.is_helpful}"
 
 
+class Deflection(models.Model):
+    """A customer read an article while about to ask for help and said it solved the problem,
+    so no request was filed (a "self-service deflection"). ``query`` is what they had typed."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="deflections")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    query = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["article", "created_at"], name="knowledge_deflection_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.article_id} @ {self.created_at:%Y-%m-%d}"
+
+
 class Synonym(models.Model):
     """Words the admin declares equal for search (不开机 = 无法启动 = 开不了机)."""
 

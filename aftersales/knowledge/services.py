@@ -25,6 +25,7 @@ from aftersales.knowledge.models import (
     ArticleText,
     ArticleVote,
     Category,
+    Deflection,
     SearchLog,
     Section,
     Synonym,
@@ -499,6 +500,25 @@ def vote_article(
     )
     outbox.emit("article.voted", article, actor=actor, payload={"is_helpful": is_helpful})
     return vote
+
+
+@transaction.atomic
+def record_deflection(*, actor: Any, article: Article, query: str = "") -> Deflection:
+    """The reader says the article solved what they were about to ask us: count it as helpful
+    and as a request that was never needed. Only for articles the reader may see."""
+    if not selectors.articles_visible_to(actor).filter(pk=article.pk).exists():
+        from aftersales.core.errors import NotFound
+
+        raise NotFound("not_found")
+    vote_article(actor=actor, article=article, is_helpful=True)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    deflection = Deflection.objects.create(
+        article=article, user=user, query=str(query or "").strip()[:500]
+    )
+    outbox.emit(
+        "article.deflected", article, actor=actor, payload={"deflection_id": deflection.pk}
+    )
+    return deflection
 
 
 def record_article_view(*, article: Article) -> None:

@@ -13,13 +13,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied as HttpPermissionDenied
 from django.db.models import Max, Q, QuerySet, prefetch_related_objects
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -63,7 +63,7 @@ from aftersales.tickets.permissions import (
     VIEW_TICKET,
 )
 from aftersales.tickets.workspace_timeline import FIELD_NAMES, describe
-from aftersales.web.shortcuts import add_domain_error, is_htmx, signed_in
+from aftersales.web.shortcuts import add_domain_error, file_download, is_htmx, signed_in
 
 TARGET = "tickets.ticket"
 PAGE_SIZE = 50
@@ -1398,13 +1398,6 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     """A file of a ticket the person may see, always as a download and never sniffed, so an
     uploaded page or script cannot run under the site's origin."""
     attachment = get_object_or_404(selectors.attachments_visible_to(request.user), pk=pk)
-    response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.filename,
-        content_type=attachment.content_type or "application/octet-stream",
+    return file_download(
+        attachment.file, filename=attachment.filename, content_type=attachment.content_type
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    # A streamed response: the sign-in decorator's type names only HttpResponse.
-    return cast(HttpResponse, response)

@@ -79,3 +79,19 @@ def add_domain_error(form: forms.Form, error: DomainError, *, show_denied: bool 
 
 def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+def file_download(file: Any, *, filename: str, content_type: str) -> HttpResponse:
+    """A stored file always as a download and never sniffed, so an uploaded page or script
+    cannot run under the site's origin; never cached by shared caches."""
+    from django.http import FileResponse
+
+    response = FileResponse(
+        file.open("rb"),
+        as_attachment=True,
+        filename=filename,
+        content_type=content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response  # type: ignore[return-value]

@@ -1,9 +1,9 @@
-"""The home page of the server-rendered UI: a dashboard for staff, a portal stub for customers."""
+"""The home page of the server-rendered UI: a dashboard for staff; customers go to the portal."""
 
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from aftersales.accounts.models import User
 from aftersales.accounts.requests import AuthenticatedRequest
@@ -15,7 +15,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
     """Who the signed-in person is here: roles with scopes, teams, lines, where to go next."""
     user = request.user
     if user.kind == User.Kind.CUSTOMER:
-        return render(request, "web/portal.html")
+        return redirect("portal:home")
     grants = user.role_grants.select_related("role").order_by("role__name")
     teams = user.teams.filter(is_active=True).select_related("business_line", "lead")
     lines = user.business_lines.filter(is_active=True)

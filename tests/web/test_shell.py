@@ -242,14 +242,14 @@ def test_server_error_page_renders_without_a_request(manifest):
     assert csp_problems(html) == []
 
 
-def test_customer_home_is_the_portal_placeholder(make_user, login_client):
+def test_customer_home_is_the_portal(make_user, login_client):
     # given
     client = login_client(make_user("buyer", kind=User.Kind.CUSTOMER))
     # when
     response = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
     # then
-    assert response.templates[0].name == "web/portal.html"
-    assert response.context["navigation"] == []
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/"
 
 
 def test_home_after_role_change_shows_the_new_role(admin_user, make_user, login_client):

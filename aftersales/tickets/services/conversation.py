@@ -162,7 +162,7 @@ def add_comment(
         comment.mentions = [p.pk for p in mentioned]
         comment.save(update_fields=["mentions"])
     for upload in files:
-        _store(ticket=ticket, comment=comment, upload=upload, actor=person)
+        store_file(ticket=ticket, comment=comment, upload=upload, actor=person)
 
     update = ["updated_at"]
     reopened = False
@@ -257,7 +257,10 @@ def check_upload(upload: Upload) -> None:
         )
 
 
-def _store(*, ticket: Ticket, comment: Comment | None, upload: Upload, actor: Any) -> Attachment:
+def store_file(
+    *, ticket: Ticket, comment: Comment | None, upload: Upload, actor: Any
+) -> Attachment:
+    """Store one checked upload on the ticket (on ``comment`` when given) under a random name."""
     hasher = hashlib.sha256()
     for chunk in upload.chunks():
         hasher.update(chunk)
@@ -292,7 +295,9 @@ def add_attachments(
         raise DomainError("required", field="files", message=_("Choose a file."))
     for upload in files:
         check_upload(upload)
-    stored = [_store(ticket=ticket, comment=None, upload=upload, actor=actor) for upload in files]
+    stored = [
+        store_file(ticket=ticket, comment=None, upload=upload, actor=actor) for upload in files
+    ]
     for attachment in stored:
         attachment.is_public = is_public
         attachment.save(update_fields=["is_public"])

@@ -24,7 +24,13 @@ from aftersales.accounts.models import Team, User
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
 from aftersales.core import richtext
-from aftersales.core.errors import Conflict, DomainError, PermissionDenied, PreconditionFailed
+from aftersales.core.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
 from aftersales.customers.models import Customer, Organisation
 from aftersales.customers.services import clean_tags
 from aftersales.customfields import services as customfields
@@ -379,8 +385,12 @@ def create_ticket(
     due_at: Any = None,
     parent: Ticket | None = None,
     audience: str = "staff",
+    files: Sequence[Any] = (),
 ) -> Ticket:
     """Open a ticket in its type's initial status with the next number of its prefix.
+
+    ``files`` (photos and videos sent with the request) are checked like any attachment and
+    stored as public files of the ticket.
 
     Staff need ``tickets.add_ticket`` and must be able to see the result; a customer contact
     (``audience="customer"``) may only file for their own customer record and fill the fields
@@ -402,6 +412,7 @@ def create_ticket(
             )
     if not ticket_type.is_active:
         raise DomainError("invalid", field="ticket_type", message=_("This type is inactive."))
+    _check_files(files)
     line_id = ticket_type.business_line_id
     if channel not in Ticket.Channel.values:
         raise DomainError("invalid_choice", field="channel", message=_("Choose a known channel."))
@@ -462,11 +473,34 @@ def create_ticket(
         changes={"status": [None, _label(status)], "channel": [None, channel]},
         created_at=now,
     )
+    _store_files(ticket, files, actor)
     audit.record(actor=actor, action=Action.CREATED, obj=ticket, after=audit.snapshot(ticket))
     outbox.emit("ticket.created", ticket, actor=actor, payload=event_payload(ticket))
     if ticket.assignee_id is not None:
         outbox.emit("ticket.assigned", ticket, actor=actor, payload=event_payload(ticket))
     return ticket
+
+
+def _check_files(files: Sequence[Any]) -> None:
+    from aftersales.tickets.services import conversation
+
+    if len(files) > conversation.MAX_FILES_PER_MESSAGE:
+        raise DomainError(
+            "too_many_files",
+            field="files",
+            message=_("Attach at most %(count)s files to one message."),
+            params={"count": conversation.MAX_FILES_PER_MESSAGE},
+        )
+    for upload in files:
+        conversation.check_upload(upload)
+
+
+def _store_files(ticket: Ticket, files: Sequence[Any], actor: Any) -> None:
+    from aftersales.tickets.services import conversation
+
+    person = _person(actor)
+    for upload in files:
+        conversation.store_file(ticket=ticket, comment=None, upload=upload, actor=person)
 
 
 def _usable(actor: Any, ticket_type: TicketType) -> bool:
@@ -1133,6 +1167,86 @@ def reopen_for_customer(ticket: Ticket, now: datetime) -> bool:
         payload=status_payload(ticket, _label(old), _label(target), reopened=True),
     )
     return True
+
+
+def _own_request(actor: Any, ticket: Ticket) -> Ticket:
+    """The contact's own (or organisation's) request, locked; anyone else gets not-found."""
+    if not selectors.is_contact(actor):
+        raise PermissionDenied("permission_denied")
+    if not selectors.tickets_visible_to(actor).filter(pk=ticket.pk).exists():
+        raise NotFound("not_found")
+    return (
+        Ticket.objects.select_for_update().select_related("ticket_type", "status").get(pk=ticket.pk)
+    )
+
+
+def _customer_move(actor: Any, ticket: Ticket, target: TicketStatus, kind: str) -> Ticket:
+    now = timezone.now()
+    old = ticket.status
+    _enter_status(ticket, target, now)
+    ticket.version += 1
+    ticket.updated_at = now
+    ticket.save(
+        update_fields=[
+            "status", "status_category", "status_changed_at", "solved_at", "closed_at",
+            "version", "updated_at",
+        ]
+    )  # fmt: skip
+    TicketEvent.objects.create(
+        ticket=ticket,
+        actor=_person(actor),
+        kind=kind,
+        changes={"status": [_label(old), _label(target)], "by": [None, "customer"]},
+        created_at=now,
+    )
+    audit.record(
+        actor=actor,
+        action=Action.UPDATED,
+        obj=ticket,
+        verb=kind,
+        before={"status": old.pk},
+        after={"status": target.pk},
+    )
+    outbox.emit(
+        "ticket.status_changed",
+        ticket,
+        actor=actor,
+        payload=status_payload(ticket, _label(old), _label(target), by_customer=True),
+    )
+    return ticket
+
+
+@transaction.atomic
+def close_by_customer(*, actor: Any, ticket: Ticket) -> Ticket:
+    """The customer says their problem is solved: the request moves to the type's first solved
+    status (auto-close and the satisfaction survey follow as for any solved request).
+
+    The fields a transition asks staff for (a resolution code…) are not asked of customers.
+    """
+    ticket = _own_request(actor, ticket)
+    if ticket.status_category in (Category.SOLVED, Category.CLOSED):
+        raise DomainError(
+            "already_closed", field="status", message=_("This request is already closed.")
+        )
+    target = status_of_category(ticket.ticket_type, Category.SOLVED)
+    return _customer_move(actor, ticket, target, Kind.STATUS_CHANGED)
+
+
+@transaction.atomic
+def reopen_by_customer(*, actor: Any, ticket: Ticket) -> Ticket:
+    """The customer says the problem is back: a solved request opens again. A closed one does
+    not (the customer submits a new request that can refer to it)."""
+    ticket = _own_request(actor, ticket)
+    if ticket.status_category == Category.CLOSED:
+        raise DomainError(
+            "ticket_closed",
+            field="status",
+            message=_("This request is closed. Please submit a new request."),
+        )
+    if ticket.status_category != Category.SOLVED:
+        raise DomainError("not_solved", field="status", message=_("This request is still open."))
+    target = status_of_category(ticket.ticket_type, Category.OPEN)
+    return _customer_move(actor, ticket, target, Kind.REOPENED)
 
 
 def _days(days: int) -> timedelta:
