@@ -575,10 +575,13 @@ class SlaTargetOut(Schema):
     metric: str
     state: str
     condition: str = Field(
-        ..., description="ok, warning, breached, paused, met, met_late or stopped."
+        ...,
+        description="ok, warning, breached, paused, met, met_late, stopped or no_deadline "
+        "(the holiday schedule of waiting_for_year is not loaded: no due time until it is).",
     )
     started_at: datetime
-    due_at: datetime
+    due_at: datetime | None
+    waiting_for_year: int | None
     warn_at: datetime | None
     paused_minutes: int
     paused_since: datetime | None
@@ -628,6 +631,7 @@ def ticket_sla(request: HttpRequest, ticket_id: int) -> dict[str, Any]:
                 "condition": t.condition_at(now),
                 "started_at": t.started_at,
                 "due_at": t.due_at,
+                "waiting_for_year": t.waiting_for_year,
                 "warn_at": t.warn_at,
                 "paused_minutes": t.paused_minutes,
                 "paused_since": t.paused_since,

@@ -368,7 +368,10 @@ class TicketSlaTarget(models.Model):
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     started_at = models.DateTimeField()
-    due_at = models.DateTimeField()
+    # Empty while the deadline needs a year whose holiday schedule is not loaded
+    # (``waiting_for_year``): it is refused, never guessed, until an admin loads that year.
+    due_at = models.DateTimeField(null=True, blank=True)
+    waiting_for_year = models.PositiveSmallIntegerField(null=True, blank=True)
     warn_at = models.DateTimeField(null=True, blank=True)
     next_check_at = models.DateTimeField(null=True, blank=True)
     paused_minutes = models.PositiveIntegerField(default=0)
@@ -385,6 +388,11 @@ class TicketSlaTarget(models.Model):
             models.Index(fields=["next_check_at"], name="sla_target_next_check"),
             models.Index(fields=["state", "due_at"], name="sla_target_state_due"),
             models.Index(fields=["ticket", "metric"], name="sla_target_ticket_metric"),
+            models.Index(
+                fields=["calendar", "waiting_for_year"],
+                condition=Q(waiting_for_year__isnull=False),
+                name="sla_target_waiting",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -402,7 +410,10 @@ class TicketSlaTarget(models.Model):
         return self.state in (self.State.ACTIVE, self.State.PAUSED)
 
     def condition_at(self, now: Any) -> str:
-        """``met``, ``met_late``, ``breached``, ``warning``, ``paused``, ``ok`` or ``stopped``."""
+        """``met``, ``met_late``, ``breached``, ``warning``, ``paused``, ``ok``, ``stopped`` or
+        ``no_deadline`` (the holiday schedule the deadline needs is not loaded)."""
+        if self.due_at is None and self.state != self.State.STOPPED:
+            return "no_deadline"
         if self.state == self.State.MET:
             return "met_late" if self.breached_at else "met"
         if self.state == self.State.STOPPED:
@@ -414,3 +425,48 @@ class TicketSlaTarget(models.Model):
         if self.warned_at is not None or (self.warn_at is not None and self.warn_at <= now):
             return "warning"
         return "ok"
+
+
+class MissingSchedule(models.Model):
+    """A year a calendar's deadlines need whose holiday schedule is not loaded: clocks counting
+    in the calendar wait without a due time until an admin loads it. One row per calendar and
+    year, so the admins are told once; ``resolved_at`` is set when the year is loaded."""
+
+    calendar = models.ForeignKey(
+        Calendar, on_delete=models.CASCADE, related_name="missing_schedules"
+    )
+    year = models.PositiveSmallIntegerField(_("year"))
+    first_seen_at = models.DateTimeField()
+    notified_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["year", "calendar_id"]
+        verbose_name = _("missing holiday schedule")
+        verbose_name_plural = _("missing holiday schedules")
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "year"], name="missing_schedule_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.calendar_id} {self.year}"
+
+
+class BackfillRun(models.Model):
+    """Progress of giving open tickets their SLA clocks after policies changed: tickets are
+    walked by id in bounded batches and ``last_ticket_id`` is saved after each one, so a run
+    that dies resumes where it stopped. ``key`` names the run (the event that asked for it,
+    or ``command``)."""
+
+    key = models.CharField(max_length=80, unique=True)
+    last_ticket_id = models.BigIntegerField(default=0)
+    tickets_seen = models.PositiveIntegerField(default=0)
+    tickets_changed = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.key} @{self.last_ticket_id}"

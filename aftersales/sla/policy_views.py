@@ -235,7 +235,11 @@ def attainment(request: HttpRequest) -> HttpResponse:
     from aftersales.tickets.selectors import tickets_visible_to
 
     visible = tickets_visible_to(request.user).values("pk")
-    finished = Q(state=TicketSlaTarget.State.MET) | Q(breached_at__isnull=False)
+    # A clock met while it had no deadline (holiday schedule not loaded) is neither in time
+    # nor late until the year is loaded and it is recomputed.
+    finished = (Q(state=TicketSlaTarget.State.MET) | Q(breached_at__isnull=False)) & Q(
+        due_at__isnull=False
+    )
     rows = (
         TicketSlaTarget.objects.filter(finished, ticket_id__in=visible)
         .annotate(month=TruncMonth("started_at"))

@@ -171,7 +171,7 @@ def at_risk_for(viewer: Any, *, limit: int = 100) -> QuerySet[TicketSlaTarget]:
 
     visible = tickets_visible_to(viewer).values("pk")
     return (
-        TicketSlaTarget.objects.filter(state="active", ticket_id__in=visible)
+        TicketSlaTarget.objects.filter(state="active", ticket_id__in=visible, due_at__isnull=False)
         .select_related("ticket", "policy", "calendar")
         .order_by("due_at", "pk")[:limit]
     )

@@ -596,6 +596,9 @@ def publish_holiday_year(
     )
     outbox.emit("holiday_set.changed", holiday_set, actor=actor, payload={"year": year})
     for calendar in Calendar.objects.filter(holiday_set=holiday_set).order_by("pk"):
+        # A new version: every process's cached copy of the calendar is stale now.
+        calendar.version += 1
+        calendar.save(update_fields=["version", "updated_at"])
         _announce(calendar, actor, "holiday_set")
     return holiday_set
 

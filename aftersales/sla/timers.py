@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from aftersales.outbox import services as outbox
 from aftersales.sla.businesstime import (
+    CalendarNotCovered,
     CalendarSpec,
     Explanation,
     Step,
@@ -83,10 +84,10 @@ def spec_of(calendar: Calendar) -> CalendarSpec:
     cached = _specs.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    # A clock must always have a due time: past the years the holiday set covers, the
-    # weekly hours (and the calendar's own days) count, and the explanation says so; loading
-    # the next year emits calendar.changed, which recomputes these clocks.
-    spec = replace(load_calendar(calendar), covered=None)
+    # The spec keeps the holiday set's coverage: a deadline that needs a year whose schedule
+    # is not loaded raises CalendarNotCovered and the clock waits without a due time (see
+    # _compute). Loading a year bumps the version of every calendar following the set.
+    spec = load_calendar(calendar)
     _specs[key] = (time.monotonic() + SPEC_SECONDS, spec)
     return spec
 
@@ -137,47 +138,93 @@ def _between(spec: CalendarSpec | None, start: datetime, end: datetime) -> int:
 
 
 def _compute(target: TicketSlaTarget) -> None:
-    """Set due, warning and next-check times and the explanation from the target's fields."""
+    """Set due, warning and next-check times and the explanation from the target's fields.
+
+    A deadline (or a pause) that needs a year whose holiday schedule is not loaded is not
+    guessed: the clock keeps no due time and waits for that year (``waiting_for_year``), the
+    admins are told once per calendar and year, and loading the year recomputes it.
+    """
     spec = _spec(target)
-    total = target.minutes + target.paused_minutes
-    if spec is not None:
-        explanation = explain_deadline(spec, target.started_at, total)
-        target.due_at = add_business_minutes(spec, target.started_at, total)
-        data = explanation.as_dict()
-    else:
-        target.due_at = _add(None, target.started_at, total)
-        data = {
-            "calendar": "",
-            "time_zone": "UTC",
-            "start": _floor(target.started_at).isoformat(),
-            "minutes": total,
-            "deadline": target.due_at.isoformat(),
-            "steps": [],
-        }
+    try:
+        _settle_pauses(target, spec)
+        total = target.minutes + target.paused_minutes
+        if spec is not None:
+            data = explain_deadline(spec, target.started_at, total).as_dict()
+            due_at = add_business_minutes(spec, target.started_at, total)
+        else:
+            due_at = _add(None, target.started_at, total)
+            data = {
+                "calendar": "",
+                "time_zone": "UTC",
+                "start": _floor(target.started_at).isoformat(),
+                "minutes": total,
+                "deadline": due_at.isoformat(),
+                "steps": [],
+            }
+        warn_at = None
+        if target.warn_before_minutes and target.warn_before_minutes < target.minutes:
+            # The warning comes the lead time before the due time, counted like the target.
+            warn_at = _add(spec, target.started_at, total - target.warn_before_minutes)
+    except CalendarNotCovered as missing:
+        _wait_for_schedule(target, spec, missing)
+        return
+    target.due_at = due_at
+    target.warn_at = warn_at
+    target.waiting_for_year = None
     data["target_minutes"] = target.minutes
     data["business_time"] = spec is not None
-    covered_until = _covered_until(target)
-    if covered_until is not None and target.due_at.date() >= covered_until:
-        data["beyond_coverage"] = covered_until.isoformat()
     data["pauses"] = target.pauses
     target.explanation = data
-    target.warn_at = None
-    if target.warn_before_minutes and target.warn_before_minutes < target.minutes:
-        # The warning comes the lead time before the due time, counted like the target.
-        target.warn_at = _add(spec, target.started_at, total - target.warn_before_minutes)
     _schedule(target)
 
 
-def _covered_until(target: TicketSlaTarget) -> Any:
-    if not target.is_business_time or target.calendar is None:
-        return None
-    from aftersales.sla.selectors import coverage_end
+def _settle_pauses(target: TicketSlaTarget, spec: CalendarSpec | None) -> None:
+    """Count the pauses whose length could not be counted when they ended (they reached a
+    year whose holiday schedule was not loaded); raises CalendarNotCovered while it still is."""
+    if not any(pause.get("minutes") is None for pause in target.pauses):
+        return
+    pauses = []
+    for pause in target.pauses:
+        if pause.get("minutes") is None:
+            minutes = _between(
+                spec, datetime.fromisoformat(pause["from"]), datetime.fromisoformat(pause["to"])
+            )
+            pause = {**pause, "minutes": minutes}
+            target.paused_minutes += minutes
+        pauses.append(pause)
+    target.pauses = pauses
 
-    return coverage_end(target.calendar)
+
+def _wait_for_schedule(
+    target: TicketSlaTarget, spec: CalendarSpec | None, missing: CalendarNotCovered
+) -> None:
+    """Leave the clock without a due time until the year ``missing`` names is loaded."""
+    from aftersales.sla import schedules
+
+    year = int(str(missing.params["year"]))
+    target.due_at = None
+    target.warn_at = None
+    target.next_check_at = None
+    target.waiting_for_year = year
+    target.explanation = {
+        "calendar": spec.name if spec is not None else "",
+        "time_zone": spec.time_zone if spec is not None else "UTC",
+        "start": _floor(target.started_at).isoformat(),
+        "target_minutes": target.minutes,
+        "business_time": spec is not None,
+        "no_deadline": {
+            "year": year,
+            "date": missing.params["date"],
+            "covered_until": missing.params["last"],
+        },
+        "pauses": target.pauses,
+    }
+    if target.calendar_id is not None:
+        schedules.note_missing(calendar_id=target.calendar_id, year=year)
 
 
 def _schedule(target: TicketSlaTarget) -> None:
-    if target.state != State.ACTIVE or target.breached_at is not None:
+    if target.state != State.ACTIVE or target.breached_at is not None or target.due_at is None:
         target.next_check_at = None
     elif target.warned_at is None and target.warn_at is not None:
         target.next_check_at = min(target.warn_at, target.due_at)
@@ -194,7 +241,17 @@ def explanation_text(target: TicketSlaTarget, language: str | None = None) -> st
     if not data:
         return ""
     pauses = data.get("pauses") or []
-    if data.get("business_time"):
+    if data.get("no_deadline"):
+        text = no_deadline_text(data["no_deadline"]["year"])
+        if data.get("calendar"):
+            text += "; " + _("calendar %(name)s") % {"name": data["calendar"]}
+        text += "; " + _("%(duration)s from %(start)s") % {
+            "duration": format_duration(data["target_minutes"]),
+            "start": datetime.fromisoformat(data["start"])
+            .astimezone(_zone(data))
+            .strftime("%Y-%m-%d %H:%M"),
+        }
+    elif data.get("business_time"):
         explanation = Explanation(
             calendar=data["calendar"],
             time_zone=data["time_zone"],
@@ -225,17 +282,29 @@ def explanation_text(target: TicketSlaTarget, language: str | None = None) -> st
             "duration": format_duration(data["target_minutes"]),
             "start": start.strftime("%Y-%m-%d %H:%M"),
         }
-    if data.get("beyond_coverage"):
-        text += "; " + _(
-            "holidays after %(date)s are not loaded yet: weekly hours counted after that day"
-        ) % {"date": data["beyond_coverage"]}
     for pause in pauses:
+        if pause.get("minutes") is None:
+            text += "; " + _(
+                "paused waiting for the customer (%(start)s-%(end)s), counted once the "
+                "holiday schedule is loaded"
+            ) % {"start": pause["start"], "end": pause["end"]}
+            continue
         text += "; " + _("paused %(duration)s waiting for the customer (%(start)s-%(end)s)") % {
             "duration": format_duration(pause["minutes"]),
             "start": pause["start"],
             "end": pause["end"],
         }
     return text
+
+
+def no_deadline_text(year: int) -> str:
+    return _("no deadline: holiday schedule for %(year)s not loaded") % {"year": year}
+
+
+def _zone(data: dict[str, Any]) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(data.get("time_zone") or "UTC")
 
 
 # --- Choosing the policy ----------------------------------------------------------------------
@@ -465,14 +534,21 @@ def _close_pause(target: TicketSlaTarget, at: datetime) -> None:
     if target.paused_since is None:
         return
     spec = _spec(target)
-    minutes = _between(spec, target.paused_since, at)
-    target.paused_minutes += minutes
+    minutes: int | None
+    try:
+        minutes = _between(spec, target.paused_since, at)
+    except CalendarNotCovered:
+        minutes = None  # counted by _compute once the year's schedule is loaded
+    else:
+        target.paused_minutes += minutes
     target.pauses = [
         *target.pauses,
         {
             "start": _local(target, target.paused_since),
             "end": _local(target, at),
             "minutes": minutes,
+            "from": _floor(target.paused_since).isoformat(),
+            "to": _floor(at).isoformat(),
         },
     ]
     target.paused_since = None
@@ -625,7 +701,7 @@ def _announce(targets: list[TicketSlaTarget], topic: str) -> None:
             payload=event_payload(
                 ticket,
                 target=target.metric,
-                due_at=target.due_at.isoformat(),
+                due_at=target.due_at.isoformat() if target.due_at else "",
                 sla_target_id=target.pk,
                 sla_policy_id=target.policy_id,
             ),
@@ -658,11 +734,16 @@ def _claim(
 def _fire(batch: list[TicketSlaTarget], now: datetime, result: SweepResult) -> None:
     """Warn and breach the due targets of one batch in one transaction: a conditional UPDATE
     claims them, the events are emitted for the claimed ones before the commit."""
-    late = [t for t in batch if t.due_at <= now]
+    # A clock with a next check has a due time (one waiting for a holiday schedule has neither).
+    late = [t for t in batch if t.due_at is not None and t.due_at <= now]
     warn = [
         t
         for t in batch
-        if t.due_at > now and t.warn_at is not None and t.warn_at <= now and t.warned_at is None
+        if t.due_at is not None
+        and t.due_at > now
+        and t.warn_at is not None
+        and t.warn_at <= now
+        and t.warned_at is None
     ]
     stale = [t for t in batch if t not in late and t not in warn]
     moment = connection.ops.adapt_datetimefield_value(now)
@@ -749,14 +830,39 @@ def sweep_seconds() -> int:
 def minutes_left(target: TicketSlaTarget, now: datetime) -> int | None:
     """Minutes until the due time (negative when late) in the target's own time (business or
     calendar); None when the clock is not running."""
-    if target.state == State.PAUSED:
-        return target.minutes + target.paused_minutes - _elapsed(target, target.paused_since)
-    if target.state != State.ACTIVE:
-        return None
+    if target.due_at is None:
+        return None  # no deadline until the holiday schedule is loaded
+    try:
+        if target.state == State.PAUSED:
+            return target.minutes + target.paused_minutes - _elapsed(target, target.paused_since)
+        if target.state != State.ACTIVE:
+            return None
+        spec = _spec(target)
+        if spec is None:
+            return int((target.due_at - _floor(now)).total_seconds() // 60)
+        return business_minutes_between(spec, now, target.due_at)
+    except CalendarNotCovered:
+        return None  # "now" lies in a year whose schedule is not loaded: not guessed
+
+
+def counting_minutes(target: TicketSlaTarget, now: datetime) -> int | None:
+    """How many minutes from ``now`` the clock keeps counting without a break: to the end of
+    the working interval ``now`` lies in (0 outside working time); ``None`` in calendar time
+    (it never stops). The badge's live countdown ticks only that long."""
+    if target.state != State.ACTIVE or target.due_at is None:
+        return 0
     spec = _spec(target)
     if spec is None:
-        return int((target.due_at - _floor(now)).total_seconds() // 60)
-    return business_minutes_between(spec, now, target.due_at)
+        return None
+    moment = int(_floor(now).timestamp())
+    try:
+        spans = spec.day(spec.local_date(moment)).spans
+    except CalendarNotCovered:
+        return 0
+    for start, end in spans:
+        if start <= moment < end:
+            return (end - moment) // 60
+    return 0
 
 
 def _elapsed(target: TicketSlaTarget, until: datetime | None) -> int:
@@ -771,19 +877,49 @@ def _elapsed(target: TicketSlaTarget, until: datetime | None) -> int:
 def recompute_calendar(calendar_id: int) -> int:
     """Recompute the open clocks counting in a calendar (after its hours or days changed);
     warnings and breaches already fired stay fired."""
+    from aftersales.sla import schedules
+
     forget_specs()
     count = 0
     rows = (
-        TicketSlaTarget.objects.filter(calendar_id=calendar_id, state__in=OPEN)
+        TicketSlaTarget.objects.filter(
+            Q(state__in=OPEN) | Q(waiting_for_year__isnull=False), calendar_id=calendar_id
+        )
         .select_related("calendar")
         .order_by("pk")
     )
     for target in rows.iterator(chunk_size=500):
         with transaction.atomic():
             _compute(target)
-            target.save(update_fields=["due_at", "warn_at", "next_check_at", "explanation"])
+            fields = [*COMPUTED_FIELDS]
+            if not target.is_open:
+                fields += _settle_finished(target)
+            target.save(update_fields=fields)
         count += 1
+    schedules.resolve_loaded(calendar_id=calendar_id)
     return count
+
+
+COMPUTED_FIELDS = (
+    "due_at",
+    "warn_at",
+    "next_check_at",
+    "explanation",
+    "waiting_for_year",
+    "pauses",
+    "paused_minutes",
+)
+
+
+def _settle_finished(target: TicketSlaTarget) -> list[str]:
+    """A clock met while it had no deadline learns, once it has one, whether it was late
+    (recorded as history; no breach event fires for a finished clock)."""
+    if target.due_at is None or target.met_at is None or target.breached_at is not None:
+        return []
+    if target.met_at <= target.due_at:
+        return []
+    target.breached_at = target.due_at
+    return ["breached_at"]
 
 
 def recompute_policy(policy_id: int, *, at: datetime, event_id: str = "") -> int:

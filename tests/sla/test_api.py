@@ -506,7 +506,7 @@ def test_admin_publishes_2027_and_calendars_following_the_set_are_announced(
     assert HolidaySetDay.objects.filter(holiday_set=china, date__year=2027).count() == 3
     assert list(
         OutboxEvent.objects.filter(topic="calendar.changed").values_list("object_id", "payload")
-    ) == [(str(calendar.pk), {"version": 1, "reason": "holiday_set"})]
+    ) == [(str(calendar.pk), {"version": 2, "reason": "holiday_set"})]
     assert (
         AuditEntry.objects.filter(object_type="sla.holidayset", verb="year_published").count() == 1
     )

@@ -292,18 +292,3 @@ def test_an_edited_policy_reaches_the_open_tickets_under_it_with_a_reason(
     change = TicketSlaChange.objects.filter(ticket=ticket).last()
     assert change is not None
     assert change.reason == "policy_edited"
-
-
-def test_a_deadline_past_the_loaded_holidays_still_gets_a_due_time_and_says_why(
-    desk: dict[str, Any], calendar: Calendar, make_ticket: Callable[..., Ticket], settle: Any
-) -> None:
-    # The Chinese set is loaded to 2026; 30 business days from mid-December reach 2027.
-    make_policy(desk["admin"], targets=[{"metric": "resolution", "minutes": 30 * 9 * 60}])
-    with time_machine.travel(local("2026-12-21 09:00"), tick=False):
-        ticket = settle(lambda: make_ticket())
-    resolution = target(ticket, "resolution")
-    # By weekly hours after 12-31: 9 days in 2026 (12-21…12-31), 21 in 2027 → 2027-01-29 18:00.
-    assert resolution.due_at == local("2027-01-29 18:00")
-    assert "holidays after 2026-12-31 are not loaded yet" in timers.explanation_text(
-        resolution, "en"
-    )

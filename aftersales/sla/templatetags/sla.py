@@ -35,6 +35,7 @@ CSS = {
     "met": "badge-success",
     "met_late": "badge-danger",
     "stopped": "",
+    "no_deadline": "badge-warning",
 }
 PRIORITIES = {1: _("Low"), 2: _("Normal"), 3: _("High"), 4: _("Urgent")}
 
@@ -62,6 +63,8 @@ def _badge_text(target: TicketSlaTarget, condition: str, now: Any) -> str:
         return _("met late")
     if condition == "stopped":
         return _("stopped")
+    if condition == "no_deadline":
+        return timers.no_deadline_text(target.waiting_for_year or 0)
     left = timers.minutes_left(target, now)
     if left is None:
         return ""
@@ -72,9 +75,31 @@ def _badge_text(target: TicketSlaTarget, condition: str, now: Any) -> str:
     return _("%(left)s left") % {"left": format_duration(left)}
 
 
+def _live(target: TicketSlaTarget, now: Any) -> dict[str, Any] | None:
+    """What the browser needs to count the badge down: minutes left now, how long the clock
+    runs without a break, when the warning starts, and the words in the page's language."""
+    left = timers.minutes_left(target, now)
+    if left is None:
+        return None
+    run = timers.counting_minutes(target, now)
+    return {
+        "left": left,
+        "run": "" if run is None else run,
+        "warn": target.warn_before_minutes if target.warned_at is None else "",
+        "text_left": _("%(left)s left") % {"left": "{}"},
+        "text_late": _("%(late)s late") % {"late": "{}"},
+        "hours_minutes": _("%(hours)s h %(minutes)s min") % {"hours": "{h}", "minutes": "{m}"},
+        "hours": _("%(hours)s h") % {"hours": "{h}"},
+        "minutes": _("%(minutes)s min") % {"minutes": "{m}"},
+    }
+
+
 def badge_html(target: TicketSlaTarget, now: Any = None) -> str:
     now = now or timezone.now()
     condition = target.condition_at(now)
+    # A running clock in calendar time, or in business time while work is going on, counts
+    # down live in the browser (sla-countdown in frontend/sla.js) from its minutes left.
+    ticks = condition in ("ok", "warning", "breached") and target.state == "active"
     return render_to_string(
         "sla/_badge.html",
         {
@@ -83,7 +108,11 @@ def badge_html(target: TicketSlaTarget, now: Any = None) -> str:
             "label": sla_metric(target.metric),
             "text": _badge_text(target, condition, now),
             "title": _("due %(due)s")
-            % {"due": timezone.localtime(target.due_at).strftime("%Y-%m-%d %H:%M")},
+            % {"due": timezone.localtime(target.due_at).strftime("%Y-%m-%d %H:%M")}
+            if target.due_at is not None
+            else "",
+            "ticks": ticks,
+            "live": _live(target, now) if ticks else None,
         },
     )
 
@@ -148,3 +177,16 @@ def sla_ticket(ticket: Any) -> dict[str, Any]:
         ],
         "history": selectors.changes_of_ticket(ticket.pk),
     }
+
+
+@register.inclusion_tag("sla/_missing_schedules.html", takes_context=True)
+def sla_missing_schedules(context: template.Context) -> dict[str, Any]:
+    """The banner naming the calendars and years whose holiday schedule deadlines wait for,
+    with the number of tickets waiting (calendars the viewer may see only)."""
+    from aftersales.sla import schedules
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"waiting": []}
+    return {"waiting": schedules.waiting_for(user)}
