@@ -9,6 +9,7 @@ import "./portal.css";
 import "./formbuilder.js";
 import "./workspace.js";
 import "./conditions/builder.js";
+import "./sla.js";
 
 window.htmx = htmx;
 
