@@ -685,8 +685,12 @@ def update_customer(
 
 @transaction.atomic
 def add_identity(*, actor: Any, customer: Customer, kind: str, value: str) -> CustomerIdentity:
-    """Give the customer one more way of reaching us; refused if someone active holds it."""
-    authz.require_permission(actor, "customers.change_customer", customer)
+    """Give the customer one more way of reaching us; refused if someone active holds it.
+
+    No actor means the system: a channel recording an identity the platform proved (the
+    openid or unionid of a WeChat follower matched by a verified phone)."""
+    if actor is not None:
+        authz.require_permission(actor, "customers.change_customer", customer)
     normalised = identity_rules.normalise(kind, value)
     if customer.identities.filter(kind=kind, value=normalised).exists():
         raise DomainError(
