@@ -13,7 +13,7 @@ class SlaConfig(AppConfig):
         from aftersales.accounts import authz, catalog
         from aftersales.outbox.registry import register_subscriber
         from aftersales.outbox.scheduler import register_periodic
-        from aftersales.sla import schedules, timers
+        from aftersales.sla import backfill, schedules, timers
         from aftersales.sla.models import Calendar, Policy
 
         catalog.register_object_type(
@@ -43,6 +43,14 @@ class SlaConfig(AppConfig):
         # Edited calendars and policies move the open clocks; a worker does it, not the request.
         register_subscriber(
             "sla.recompute", ("calendar.changed", "sla_policy.changed"), timers.on_config_changed
+        )
+        # A policy created or changed reaches the open tickets that lack its clocks; in
+        # batches that commit one by one (not transactional), resumed after a crash.
+        register_subscriber(
+            "sla.backfill",
+            ("sla_policy.created", "sla_policy.changed"),
+            backfill.on_policy_saved,
+            transactional=False,
         )
         # A deadline that needs an unloaded year's holiday schedule: tell the admins, once.
         register_subscriber(

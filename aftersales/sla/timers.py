@@ -310,7 +310,8 @@ def _zone(data: dict[str, Any]) -> Any:
 # --- Choosing the policy ----------------------------------------------------------------------
 
 
-def _policies() -> list[Policy]:
+def active_policies() -> list[Policy]:
+    """The active policies in the order they are tried, with their lines and targets."""
     return list(
         Policy.objects.filter(is_active=True)
         .prefetch_related("business_lines", "targets")
@@ -325,7 +326,7 @@ def choose_policy(ticket: Any, *, policies: Iterable[Policy] | None = None) -> P
     from aftersales.conditions.compiler import evaluate, program_for
 
     activation = None
-    for policy in policies if policies is not None else _policies():
+    for policy in policies if policies is not None else active_policies():
         lines = {line.pk for line in policy.business_lines.all()}
         if lines and ticket.business_line_id not in lines:
             continue
@@ -380,9 +381,17 @@ def _load(ticket_id: int) -> Any:
 
 
 @transaction.atomic
-def start_ticket(ticket: Any, *, at: datetime, event_id: str = "") -> TicketSla:
+def start_ticket(
+    ticket: Any,
+    *,
+    at: datetime,
+    event_id: str = "",
+    reason: str = "created",
+    clocks_from: datetime | None = None,
+) -> TicketSla:
     """Choose the policy of a new ticket and start its first-response and resolution clocks
-    (the ticket is pending on the customer already: they start paused)."""
+    (the ticket is pending on the customer already: they start paused). A backfill passes
+    ``clocks_from`` (the creation) and its own ``reason``; the choice is recorded at ``at``."""
     existing = TicketSla.objects.filter(ticket_id=ticket.pk).first()
     if existing is not None:
         return existing
@@ -399,7 +408,7 @@ def start_ticket(ticket: Any, *, at: datetime, event_id: str = "") -> TicketSla:
         at=at,
         new_policy=policy,
         new_name=policy.name if policy else "",
-        reason="created",
+        reason=reason,
         event_id=event_id,
     )
     if policy is None:
@@ -408,7 +417,7 @@ def start_ticket(ticket: Any, *, at: datetime, event_id: str = "") -> TicketSla:
     for metric in STARTED_AT_CREATION:
         row = target_for(policy, metric, ticket.priority)
         if row is not None:
-            target = _new_target(ticket, policy, row, calendar, at)
+            target = _new_target(ticket, policy, row, calendar, clocks_from or at)
             target.save()
     if ticket.status_category == PENDING_CUSTOMER and policy.pause_on_pending:
         pause_ticket(ticket.pk, at=at)
@@ -417,14 +426,20 @@ def start_ticket(ticket: Any, *, at: datetime, event_id: str = "") -> TicketSla:
 
 @transaction.atomic
 def rechoose(
-    ticket: Any, *, at: datetime, changed: list[str], event_id: str = ""
+    ticket: Any,
+    *,
+    at: datetime,
+    changed: list[str],
+    event_id: str = "",
+    reason: str | None = None,
+    policies: list[Policy] | None = None,
 ) -> TicketSla | None:
     """Choose the policy again after the ticket's attributes changed; when the policy or the
     priority differ, recompute the open clocks (their start and pauses kept) and record why."""
     sla = TicketSla.objects.select_for_update().filter(ticket_id=ticket.pk).first()
     if sla is None:
         return start_ticket(ticket, at=at, event_id=event_id)
-    policy = choose_policy(ticket)
+    policy = choose_policy(ticket, policies=policies)
     same = (
         (policy.pk if policy else None) == sla.policy_id
         and sla.priority == ticket.priority
@@ -440,9 +455,7 @@ def rechoose(
         new_policy=policy,
         old_name=old.name if old else "",
         new_name=policy.name if policy else "",
-        reason="attributes_changed"
-        if sla.policy_id != (policy.pk if policy else None)
-        else ("priority_changed" if sla.priority != ticket.priority else "policy_edited"),
+        reason=reason or _why(sla, policy, ticket),
         changed_fields=sorted(changed),
         event_id=event_id,
     )
@@ -476,6 +489,12 @@ def rechoose(
             if row is not None:
                 _new_target(ticket, policy, row, calendar, ticket.created_at).save()
     return sla
+
+
+def _why(sla: TicketSla, policy: Policy | None, ticket: Any) -> str:
+    if sla.policy_id != (policy.pk if policy else None):
+        return "attributes_changed"
+    return "priority_changed" if sla.priority != ticket.priority else "policy_edited"
 
 
 def start_target(ticket: Any, metric: str, *, at: datetime) -> TicketSlaTarget | None:
