@@ -114,6 +114,9 @@ def _handler(fake: FakePlatform) -> type[BaseHTTPRequestHandler]:
                 if answer is None:
                     return self._reply({"errcode": 40029, "errmsg": "invalid code"})
                 return self._reply(answer)
+            if path == "/robot/sendBySession":  # DingTalk's session webhook: signed by its URL
+                fake.sent.append(body)
+                return self._reply({"errcode": 0, "errmsg": "ok"})
             if not self._token_ok(query):
                 return self._reply({"errcode": 40001, "errmsg": "invalid credential"})
             if path == "/cgi-bin/user/info":
@@ -168,7 +171,7 @@ def fake_platform(settings: Any) -> Iterator[FakePlatform]:
     server.server_close()
 
 
-# --- The service desk --------------------------------------------------------------------------
+# --- The service desk -----------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -1,0 +1,122 @@
+"""Agents' public replies go back to the customer through the platform's send API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from aftersales.messaging import services
+from aftersales.messaging.models import OutboundMessage, PlatformAccount
+from aftersales.tickets import services as ticket_services
+from aftersales.tickets.models import Ticket
+from tests.messaging.conftest import FakePlatform, deliver_all, safe_mode_request, text_xml
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def wechat_ticket(client: Client, account: PlatformAccount, fake_platform: FakePlatform) -> Ticket:
+    query, body = safe_mode_request(text_xml("o-ivy", "耳机没声音", 8001))
+    client.post(f"/messaging/wechat/{account.key}/callback?{query}", body, content_type="text/xml")
+    deliver_all()
+    return Ticket.objects.get()
+
+
+def test_agent_public_reply_is_sent_as_a_customer_service_message(
+    wechat_ticket: Ticket, desk: dict[str, Any], fake_platform: FakePlatform
+) -> None:
+    ticket_services.add_comment(actor=desk["agent"], ticket=wechat_ticket, body="请重启耳机试试")
+    deliver_all()
+    assert fake_platform.sent == [
+        {"touser": "o-ivy", "msgtype": "text", "text": {"content": "请重启耳机试试"}}
+    ]
+    outbound = OutboundMessage.objects.get()
+    assert (outbound.status, outbound.attempts, outbound.recipient) == ("sent", 1, "o-ivy")
+    # The access token was fetched once and is cached on the account.
+    assert fake_platform.paths().count("/cgi-bin/token") == 1
+
+
+def test_internal_note_and_customer_reply_are_not_sent(
+    wechat_ticket: Ticket, desk: dict[str, Any], fake_platform: FakePlatform
+) -> None:
+    ticket_services.add_comment(
+        actor=desk["agent"], ticket=wechat_ticket, body="check warranty", is_public=False
+    )
+    ticket_services.add_comment(
+        actor=None,
+        ticket=wechat_ticket,
+        body="still broken",
+        author_customer=wechat_ticket.requester,
+    )
+    deliver_all()
+    assert fake_platform.sent == []
+    assert OutboundMessage.objects.count() == 0
+
+
+def test_expired_token_is_refreshed_once_and_the_message_still_goes(
+    wechat_ticket: Ticket,
+    desk: dict[str, Any],
+    fake_platform: FakePlatform,
+    account: PlatformAccount,
+) -> None:
+    services.check_connection(actor=desk["admin"], account=account)  # caches TOKEN-1
+    fake_platform.tokens_issued += 1  # the platform invalidated it meanwhile
+    ticket_services.add_comment(actor=desk["agent"], ticket=wechat_ticket, body="second try")
+    deliver_all()
+    assert [m["text"]["content"] for m in fake_platform.sent] == ["second try"]
+    assert OutboundMessage.objects.get().status == "sent"
+
+
+def test_failed_send_is_retried_later_and_then_delivered(
+    wechat_ticket: Ticket, desk: dict[str, Any], fake_platform: FakePlatform
+) -> None:
+    fake_platform.send_errors = [-1]  # "system busy"
+    ticket_services.add_comment(actor=desk["agent"], ticket=wechat_ticket, body="retry me")
+    deliver_all()
+    outbound = OutboundMessage.objects.get()
+    assert (outbound.status, outbound.attempts) == ("pending", 1)
+    assert "errcode -1" in outbound.last_error
+    assert services.send_due_replies() == 0  # not due yet
+    OutboundMessage.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert services.send_due_replies() == 1
+    outbound.refresh_from_db()
+    assert (outbound.status, outbound.attempts, outbound.last_error) == ("sent", 2, "")
+    assert [m["text"]["content"] for m in fake_platform.sent] == ["retry me"]
+
+
+def test_closed_reply_window_fails_without_retrying(
+    wechat_ticket: Ticket, desk: dict[str, Any], fake_platform: FakePlatform
+) -> None:
+    fake_platform.send_errors = [45015]  # more than 48 hours since the customer wrote
+    ticket_services.add_comment(actor=desk["agent"], ticket=wechat_ticket, body="too late")
+    deliver_all()
+    outbound = OutboundMessage.objects.get()
+    assert (outbound.status, outbound.attempts) == ("failed", 1)
+    OutboundMessage.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert services.send_due_replies() == 0
+    assert fake_platform.sent == []
+
+
+def test_reply_on_a_ticket_from_another_channel_is_not_sent(
+    desk: dict[str, Any], fake_platform: FakePlatform, account: PlatformAccount
+) -> None:
+    from aftersales.customers import services as customer_services
+
+    customer = customer_services.create_customer(
+        actor=desk["admin"], name="Web person", business_line=desk["east"]
+    )
+    ticket = ticket_services.create_ticket(
+        actor=desk["admin"],
+        ticket_type=desk["support"],
+        requester=customer,
+        subject="From the web",
+        team=desk["team"],
+    )
+    ticket_services.add_comment(actor=desk["agent"], ticket=ticket, body="hello")
+    deliver_all()
+    assert fake_platform.sent == []
+    assert OutboundMessage.objects.count() == 0
