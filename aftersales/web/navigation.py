@@ -23,6 +23,7 @@ class NavItem:
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "web:home", None, _("Workspace")),
     NavItem(_("Tickets"), "tickets:inbox", "tickets.view_ticket", _("Workspace")),
+    NavItem(_("SLA at risk"), "sla_policies:at_risk", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Customers"), "customers:customer_list", "customers.view_customer", _("Workspace")),
     NavItem(_("Knowledge"), "knowledge:article_list", "knowledge.view_article", _("Workspace")),
     NavItem(_("Macros"), "tickets:macro_list", "tickets.view_ticket", _("Workspace")),

@@ -108,6 +108,7 @@ def test_home_shows_roles_with_scopes_teams_lines_and_links(
     assert labels == [
         "Home",
         "Tickets",
+        "SLA at risk",
         "Customers",
         "Knowledge",
         "Macros",
@@ -133,6 +134,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
     assert urls == [
         "/",
         "/tickets/",
+        "/sla/at-risk/",
         "/customers/",
         "/knowledge/",
         "/tickets/macros/",
