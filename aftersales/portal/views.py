@@ -179,9 +179,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             )
             customer = services.portal_customer(user) if user is not None else None
             if user is None or customer is None:
-                account_services.record_failed_login(
-                    username=login_name, reason="bad_credentials"
-                )
+                account_services.record_failed_login(username=login_name, reason="bad_credentials")
                 form.add_error(None, _("The sign-in name or password is not correct."))
             else:
                 services.open_portal_session(request, customer=customer)
@@ -235,9 +233,7 @@ def code_verify(request: HttpRequest) -> HttpResponse:
     form = portal_forms.CodeVerifyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            customer = services.verify_sign_in_code(
-                address=address, code=form.cleaned_data["code"]
-            )
+            customer = services.verify_sign_in_code(address=address, code=form.cleaned_data["code"])
         except DomainError as error:
             add_domain_error(form, error)
         else:
@@ -609,7 +605,9 @@ def track(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.reply_by_tracking(
-                ticket=ticket, body=form.cleaned_data["body"], files=form.cleaned_data["attachments"]
+                ticket=ticket,
+                body=form.cleaned_data["body"],
+                files=form.cleaned_data["attachments"],
             )
         except DomainError as error:
             add_domain_error(form, error)
@@ -679,7 +677,7 @@ def article(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def article_feedback(request: HttpRequest, pk: int) -> HttpResponse:
-    """"Did this solve your problem?" Yes: counted as helpful, and as a deflection when the
+    """Did this solve your problem? Yes: counted as helpful, and as a deflection when the
     customer came from a new request (no request is filed). No: back to the request form."""
     found = _public_article(request, pk)
     query = request.POST.get("q", "")[:500]

@@ -79,9 +79,11 @@ def test_a_signed_in_customer_files_a_request_with_a_photo_and_a_conditional_fie
     assert ticket.channel == Ticket.Channel.PORTAL
     assert ticket.custom_fields["invoice_number"] == "FP-2026-001"
     [attachment] = Attachment.objects.filter(ticket=ticket)
-    assert attachment.is_public and attachment.filename == "washer.png"
+    assert attachment.is_public
+    assert attachment.filename == "washer.png"
     page = client.get(response["Location"], **EN).content.decode()
-    assert "Washer shows E3" in page and "washer.png" in page
+    assert "Washer shows E3" in page
+    assert "washer.png" in page
     assert client.get(f"/portal/files/{attachment.pk}/").status_code == 200
 
 
@@ -261,9 +263,13 @@ def test_this_solved_it_counts_a_deflection_and_files_nothing(desk: dict[str, An
 
 def test_a_customer_login_is_made_when_a_channel_opens_the_portal(desk: dict[str, Any]) -> None:
     carol = customer_services.create_customer(
-        actor=None, name="Carol", business_line=desk["line_a"], identities=[("phone", "13800138000")]
+        actor=None,
+        name="Carol",
+        business_line=desk["line_a"],
+        identities=[("phone", "13800138000")],
     )
     user = portal.ensure_portal_login(customer=carol)
-    assert user.kind == "customer" and not user.has_usable_password()
+    assert user.kind == "customer"
+    assert not user.has_usable_password()
     assert Customer.objects.get(pk=carol.pk).portal_user == user
     assert portal.ensure_portal_login(customer=carol) == user

@@ -389,6 +389,9 @@ def create_ticket(
 ) -> Ticket:
     """Open a ticket in its type's initial status with the next number of its prefix.
 
+    Without a team, the ticket goes to the team that looks after the requester (when it serves
+    the same line).
+
     ``files`` (photos and videos sent with the request) are checked like any attachment and
     stored as public files of the ticket.
 
@@ -417,7 +420,7 @@ def create_ticket(
     if channel not in Ticket.Channel.values:
         raise DomainError("invalid_choice", field="channel", message=_("Choose a known channel."))
     status = lifecycle.initial_status(ticket_type)
-    team = _team(team, line_id)
+    team = _team(team, line_id) or _account_team(requester, line_id)
     ticket = Ticket(
         ticket_type=ticket_type,
         business_line_id=line_id,
@@ -479,6 +482,15 @@ def create_ticket(
     if ticket.assignee_id is not None:
         outbox.emit("ticket.assigned", ticket, actor=actor, payload=event_payload(ticket))
     return ticket
+
+
+def _account_team(requester: Customer, line_id: int) -> Team | None:
+    """The team that looks after the customer, for a ticket that came in without one (from the
+    portal or a channel), when it serves the ticket's line."""
+    team = requester.team if requester.team_id is not None else None
+    if team is None or not team.is_active or team.business_line_id != line_id:
+        return None
+    return team
 
 
 def _check_files(files: Sequence[Any]) -> None:
