@@ -67,3 +67,10 @@ class PreconditionFailed(DomainError):
 
     status = 412
     default_message = _("The object was changed since you read it. Reload and try again.")
+
+
+class TooManyRequests(DomainError):
+    """The caller asked too often; the API answers 429 (with ``Retry-After`` when known)."""
+
+    status = 429
+    default_message = _("Too many requests. Wait before trying again.")
