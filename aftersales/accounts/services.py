@@ -860,7 +860,9 @@ def create_token(
         _refuse_acting_above(actor, user)
     if not name.strip():
         raise DomainError("required", field="name", message=_("This field is required."))
-    if user.kind == User.Kind.CUSTOMER:
+    if user.kind == User.Kind.CUSTOMER and not _self_issued_expiring(actor, user, expires_at):
+        # A customer's app signs in through the portal API and gets a short-lived token of
+        # its own; nobody issues long-lived customer tokens.
         raise DomainError(
             "customer_cannot_hold_tokens",
             field="user",
@@ -897,6 +899,15 @@ def create_token(
         },
     )
     return IssuedToken(token=token, secret=secret)
+
+
+CUSTOMER_TOKEN_MAX_DAYS = 90
+
+
+def _self_issued_expiring(actor: Any, user: User, expires_at: datetime | None) -> bool:
+    if getattr(actor, "pk", None) != user.pk or expires_at is None:
+        return False
+    return expires_at <= timezone.now() + timedelta(days=CUSTOMER_TOKEN_MAX_DAYS)
 
 
 @transaction.atomic

@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from aftersales.accounts.models import BusinessLine, User
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
-from aftersales.core.errors import DomainError, PermissionDenied
+from aftersales.core.errors import DomainError, PermissionDenied, TooManyRequests
 from aftersales.customers import identities
 from aftersales.customers import selectors as customer_selectors
 from aftersales.customers import services as customer_services
@@ -172,7 +172,7 @@ def request_sign_in_code(*, address: Any) -> bool:
         address=parsed.value, created_at__gte=now - timedelta(hours=1)
     ).count()
     if recent >= CODES_PER_HOUR:
-        raise DomainError(
+        raise TooManyRequests(
             "too_many_codes",
             field="address",
             message=_("Too many codes were sent to this address. Try again in an hour."),
