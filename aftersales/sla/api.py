@@ -16,7 +16,7 @@ from aftersales.accounts import selectors as accounts_selectors
 from aftersales.api.common import PageOut, PreconditionFailed, etag_of, expected_version
 from aftersales.api.pagination import paginate
 from aftersales.core.errors import DomainError
-from aftersales.sla import businesstime, policies, selectors, services, timers
+from aftersales.sla import businesstime, policies, reports, selectors, services, timers
 from aftersales.sla.models import Calendar, CalendarDay, DayKind, HolidaySet, Policy, TicketSla
 
 router = Router(tags=["calendars"])
@@ -656,3 +656,47 @@ def ticket_sla(request: HttpRequest, ticket_id: int) -> dict[str, Any]:
             for c in selectors.changes_of_ticket(ticket.pk)
         ],
     }
+
+
+# --- Attainment -------------------------------------------------------------------------------
+
+
+class AttainmentOut(Schema):
+    month: date | None
+    team: str
+    policy: str
+    priority: int | None
+    metric: str
+    total: int = Field(..., description="Clocks that ended (met, or breached).")
+    in_time: int
+    percent: float | None
+
+
+class AttainmentExportQuery(Schema):
+    format: str = Field("csv", description="csv or xlsx")
+
+
+@router.get("/sla-attainment", response=list[AttainmentOut], tags=["sla"])
+def sla_attainment(request: HttpRequest) -> list[dict[str, Any]]:
+    """Clocks that ended per month started, team, policy, priority and metric (tickets you
+    may see), newest month first."""
+    authz.require_permission(request.user, reports.VIEW_POLICY)
+    return [
+        {**row, "month": row["month"].date() if row["month"] else None}
+        for row in reports.attainment_for(request.user, limit=reports.MAX_ROWS)
+    ]
+
+
+@router.get(
+    "/sla-attainment/export",
+    response={200: None},
+    tags=["sla"],
+    summary="The SLA attainment table as CSV or Excel",
+)
+def export_sla_attainment(
+    request: HttpRequest, query: Query[AttainmentExportQuery]
+) -> HttpResponse:
+    exported = reports.export_attainment(actor=request.user, format=query.format)
+    response = HttpResponse(exported.content, content_type=exported.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+    return response

@@ -14,4 +14,5 @@ urlpatterns: list[URLPattern] = [
     path("badges/", policy_views.badges, name="badges"),
     path("at-risk/", policy_views.at_risk, name="at_risk"),
     path("attainment/", policy_views.attainment, name="attainment"),
+    path("attainment/export/", policy_views.attainment_export, name="attainment_export"),
 ]

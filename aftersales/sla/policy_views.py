@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncMonth
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,7 +16,7 @@ from aftersales.accounts import selectors as accounts_selectors
 from aftersales.conditions.catalog import ticket_catalog
 from aftersales.conditions.compiler import ConditionInvalid
 from aftersales.core.errors import DomainError, NotFound
-from aftersales.sla import policies, policy_forms, selectors, timers
+from aftersales.sla import policies, policy_forms, reports, selectors, timers
 from aftersales.sla.models import Policy, TicketSlaTarget
 from aftersales.web.shortcuts import add_domain_error, require, signed_in
 
@@ -232,28 +230,17 @@ def at_risk(request: HttpRequest) -> HttpResponse:
 def attainment(request: HttpRequest) -> HttpResponse:
     """Targets that ended (met, or breached) per team, policy, priority and month."""
     require(request, policies.VIEW_POLICY)
-    from aftersales.tickets.selectors import tickets_visible_to
+    return render(request, "sla/attainment.html", {"rows": reports.attainment_for(request.user)})
 
-    visible = tickets_visible_to(request.user).values("pk")
-    # A clock met while it had no deadline (holiday schedule not loaded) is neither in time
-    # nor late until the year is loaded and it is recomputed.
-    finished = (Q(state=TicketSlaTarget.State.MET) | Q(breached_at__isnull=False)) & Q(
-        due_at__isnull=False
-    )
-    rows = (
-        TicketSlaTarget.objects.filter(finished, ticket_id__in=visible)
-        .annotate(month=TruncMonth("started_at"))
-        .values("month", "ticket__team__name", "policy__name", "ticket__priority", "metric")
-        .annotate(
-            total=Count("pk"),
-            in_time=Count(
-                "pk", filter=Q(state=TicketSlaTarget.State.MET, breached_at__isnull=True)
-            ),
-        )
-        .order_by("-month", "ticket__team__name", "policy__name", "ticket__priority", "metric")
-    )
-    table = [
-        {**row, "percent": round(100 * row["in_time"] / row["total"], 1) if row["total"] else None}
-        for row in rows[:500]
-    ]
-    return render(request, "sla/attainment.html", {"rows": table})
+
+@signed_in
+def attainment_export(request: HttpRequest) -> HttpResponse:
+    """The attainment table as CSV (``?format=csv``) or Excel (``?format=xlsx``)."""
+    require(request, policies.VIEW_POLICY)
+    file_format = request.GET.get("format", "csv")
+    if file_format not in ("csv", "xlsx"):
+        file_format = "csv"
+    exported = reports.export_attainment(actor=request.user, format=file_format)
+    response = HttpResponse(exported.content, content_type=exported.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+    return response

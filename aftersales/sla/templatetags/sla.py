@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from aftersales.sla import selectors, timers
 from aftersales.sla.businesstime import format_duration
@@ -37,7 +38,7 @@ CSS = {
     "stopped": "",
     "no_deadline": "badge-warning",
 }
-PRIORITIES = {1: _("Low"), 2: _("Normal"), 3: _("High"), 4: _("Urgent")}
+PRIORITIES = {1: _lazy("Low"), 2: _lazy("Normal"), 3: _lazy("High"), 4: _lazy("Urgent")}
 
 
 @register.filter
