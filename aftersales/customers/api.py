@@ -176,6 +176,16 @@ class MergeIn(Schema):
     merged_id: int
 
 
+class LinkIdentityIn(Schema):
+    customer_id: int
+
+
+class LinkIdentityOut(Schema):
+    customer_id: int
+    identity: str
+    merged_id: int | None
+
+
 class MergeOut(Schema):
     survivor: CustomerOut
     merged_id: int
@@ -562,6 +572,25 @@ def remove_identity(request: HttpRequest, customer_id: int, identity_id: int) ->
     identity.customer = customer
     services.remove_identity(actor=request.user, identity=identity)
     return Status(204, None)
+
+
+@router.post(
+    "/customers/{customer_id}/identities/{identity_id}/link",
+    response=LinkIdentityOut,
+    summary="Link the identity to the existing customer it belongs to",
+)
+def link_identity(
+    request: HttpRequest, customer_id: int, identity_id: int, payload: LinkIdentityIn
+) -> dict[str, Any]:
+    customer = _customer(request.user, customer_id)
+    identity = get_object_or_404(customer.identities.filter(is_active=True), pk=identity_id)
+    target = _customer(request.user, payload.customer_id)
+    result = services.link_identity(actor=request.user, identity=identity, customer=target)
+    return {
+        "customer_id": result.customer.pk,
+        "identity": result.identity,
+        "merged_id": result.merged_id,
+    }
 
 
 @router.get("/customers/{customer_id}/notes", response=list[NoteOut])

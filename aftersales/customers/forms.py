@@ -173,6 +173,21 @@ class IdentityForm(forms.Form):
     value = forms.CharField(label=_("Value"), max_length=254)
 
 
+class LinkIdentityForm(forms.Form):
+    """Move one of this customer's identities to the customer it really belongs to."""
+
+    identity = forms.TypedChoiceField(label=_("Identity"), coerce=int)
+    customer_id = forms.IntegerField(
+        label=_("Customer number"),
+        min_value=1,
+        help_text=_("The existing customer this identity belongs to (the # on their page)."),
+    )
+
+    def __init__(self, *args: Any, identities: list[CustomerIdentity], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["identity"].choices = [(i.pk, str(i)) for i in identities if i.is_active]
+
+
 class NoteForm(forms.Form):
     body = forms.CharField(
         label=_("Note"), max_length=10_000, widget=forms.Textarea(attrs={"rows": 3})

@@ -155,3 +155,56 @@ def merge_preview(survivor: Customer, merged: Customer) -> MergePreview:
         note_count=merged.customer_notes.count(),
         tags_added=[t for t in merged.tags if t not in survivor.tags],
     )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One step of a customer's conversations, on whichever channel it happened."""
+
+    at: Any
+    kind: str  # "opened" (a ticket), "customer" (they wrote), "agent" (we answered)
+    channel: str
+    channel_label: str
+    ticket: Any
+    text: str
+
+
+def timeline_of(viewer: Any, customer: Customer, *, limit: int = 50) -> list[TimelineEntry]:
+    """The customer's tickets and public messages across every channel (e-mail, WeChat,
+    portal…), newest first, limited to the tickets the viewer may see."""
+    from aftersales.tickets import selectors as ticket_selectors
+    from aftersales.tickets.models import Comment, Ticket
+
+    def label(channel: str) -> str:
+        return str(Ticket.Channel(channel).label) if channel in Ticket.Channel.values else channel
+
+    tickets = ticket_selectors.tickets_of_customer(viewer, customer)
+    entries = [
+        TimelineEntry(
+            at=ticket.created_at,
+            kind="opened",
+            channel=ticket.channel,
+            channel_label=label(ticket.channel),
+            ticket=ticket,
+            text=ticket.subject,
+        )
+        for ticket in tickets[:limit]
+    ]
+    comments = (
+        Comment.objects.filter(ticket__in=tickets.values("pk"), is_public=True)
+        .select_related("ticket", "author")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    entries += [
+        TimelineEntry(
+            at=comment.created_at,
+            kind="customer" if comment.is_from_customer else "agent",
+            channel=comment.channel,
+            channel_label=label(comment.channel),
+            ticket=comment.ticket,
+            text=comment.body_text[:300],
+        )
+        for comment in comments
+    ]
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:limit]

@@ -29,6 +29,7 @@ from aftersales.customfields import services as customfields
 from aftersales.outbox import services as outbox
 
 __all__ = [
+    "LinkResult",
     "MergeResult",
     "add_identity",
     "add_note",
@@ -37,6 +38,7 @@ __all__ = [
     "create_tier",
     "delete_tier",
     "find_customer_by_identity",
+    "link_identity",
     "merge_customers",
     "remove_identity",
     "update_customer",
@@ -766,6 +768,75 @@ def add_note(*, actor: Any, customer: Customer, body: str) -> CustomerNote:
     return note
 
 
+# Ids a platform gives a sender, as opposed to an e-mail address or phone number a person owns.
+PLATFORM_KINDS = (
+    CustomerIdentity.Kind.WECHAT_OPENID,
+    CustomerIdentity.Kind.WECHAT_UNIONID,
+    CustomerIdentity.Kind.WECOM_EXTERNAL_ID,
+    CustomerIdentity.Kind.DINGTALK_ID,
+    CustomerIdentity.Kind.APP_USER_ID,
+)
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What linking an identity did: moved it alone, or merged its whole customer."""
+
+    customer: Customer
+    identity: str
+    merged_id: int | None
+
+
+@transaction.atomic
+def link_identity(*, actor: Any, identity: CustomerIdentity, customer: Customer) -> LinkResult:
+    """Say that an identity (a WeChat openid a channel met) belongs to an existing customer.
+
+    When its holder is known by platform ids only (a customer a channel created for an
+    unknown sender: no e-mail, phone or organisation), the holder is merged into ``customer``:
+    their tickets, notes and other ids follow and the merge is audited on both. Otherwise only
+    the identity moves, audited on both customers.
+    """
+    holder = identity.customer
+    authz.require_permission(actor, "customers.change_customer", holder)
+    authz.require_permission(actor, "customers.change_customer", customer)
+    if holder.pk == customer.pk:
+        raise DomainError(
+            "identity_exists",
+            field="customer_id",
+            message=_("The customer already has this identity."),
+        )
+    if not customer.is_active:
+        raise DomainError(
+            "inactive_reference", field="customer_id", message=_("This customer is inactive.")
+        )
+    label = f"{identity.kind}:{identity.value}"
+    known_by_platform_ids_only = not holder.identities.exclude(kind__in=PLATFORM_KINDS).exists()
+    if holder.is_active and known_by_platform_ids_only and holder.organisation_id is None:
+        # A customer known by nothing but platform ids is one a channel created for an unknown
+        # sender: changing both customers is enough to fold it into the one it really is.
+        result = _merge(actor=actor, survivor=customer, merged=holder)
+        return LinkResult(customer=result.survivor, identity=label, merged_id=holder.pk)
+    kind, value = identity.kind, identity.value
+    identity.delete()
+    moved = CustomerIdentity.objects.create(
+        customer=customer, kind=kind, value=value, is_active=customer.is_active
+    )
+    details = {"identity": {"kind": kind, "value": value}, "from": holder.pk, "to": customer.pk}
+    audit.record(
+        actor=actor, action=Action.UPDATED, obj=holder, verb="identity_unlinked", before=details
+    )
+    audit.record(
+        actor=actor, action=Action.UPDATED, obj=customer, verb="identity_linked", after=details
+    )
+    outbox.emit(
+        "customer.identity_linked",
+        customer,
+        actor=actor,
+        payload={"kind": kind, "value": value, "from_customer_id": holder.pk},
+    )
+    return LinkResult(customer=customer, identity=f"{moved.kind}:{moved.value}", merged_id=None)
+
+
 # --- Merge -------------------------------------------------------------------------------------
 
 
@@ -789,6 +860,11 @@ def merge_customers(*, actor: Any, survivor: Customer, merged: Customer) -> Merg
     """
     authz.require_permission(actor, "customers.merge_customer", survivor)
     authz.require_permission(actor, "customers.merge_customer", merged)
+    return _merge(actor=actor, survivor=survivor, merged=merged)
+
+
+def _merge(*, actor: Any, survivor: Customer, merged: Customer) -> MergeResult:
+    """The merge itself, once the caller has checked the actor may do it."""
     if survivor.pk == merged.pk:
         raise DomainError(
             "merge_into_itself",

@@ -18,6 +18,7 @@ urlpatterns = [
         views.identity_remove,
         name="identity_remove",
     ),
+    path("<int:pk>/identities/link/", views.identity_link, name="identity_link"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
     path("<int:pk>/merge/", views.customer_merge, name="customer_merge"),
     path("organisations/", views.organisation_list, name="organisation_list"),

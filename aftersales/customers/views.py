@@ -177,9 +177,10 @@ def _detail_context(request: HttpRequest, customer: Customer, **forms_: Any) -> 
     viewer = request.user
     may_change = authz.has_permission(viewer, "customers.change_customer", customer)
     visible = selectors.customers_visible_to(viewer)
+    identities = list(customer.identities.order_by("kind", "value"))
     return {
         "customer": customer,
-        "identities": list(customer.identities.order_by("kind", "value")),
+        "identities": identities,
         "notes": list(selectors.notes_of(customer)[:100]),
         "history": selectors.history_of(customer),
         "custom_field_rows": customfields.render_values(
@@ -193,6 +194,8 @@ def _detail_context(request: HttpRequest, customer: Customer, **forms_: Any) -> 
         "may_merge": customer.merged_into_id is None
         and authz.has_permission(viewer, "customers.merge_customer", customer),
         "identity_form": forms_.get("identity_form") or forms.IdentityForm(),
+        "link_form": forms_.get("link_form") or forms.LinkIdentityForm(identities=identities),
+        "timeline": selectors.timeline_of(viewer, customer),
         "note_form": forms_.get("note_form") or forms.NoteForm(),
         # The customer's tickets the viewer may see (none outside their scope).
         "tickets": list(ticket_selectors.tickets_of_customer(viewer, customer)[:TICKETS_SHOWN]),
@@ -233,6 +236,40 @@ def identity_remove(request: HttpRequest, pk: int, identity_pk: int) -> HttpResp
     services.remove_identity(actor=request.user, identity=identity)
     messages.success(request, _("The identity has been removed."))
     return redirect("customers:customer_detail", pk=customer.pk)
+
+
+@require_POST
+@signed_in
+def identity_link(request: HttpRequest, pk: int) -> HttpResponse:
+    """Link one of this customer's identities to the existing customer it belongs to."""
+    customer = _visible_customer(request, pk)
+    identities = list(customer.identities.filter(is_active=True))
+    form = forms.LinkIdentityForm(request.POST, identities=identities)
+    if form.is_valid():
+        identity = next(i for i in identities if i.pk == form.cleaned_data["identity"])
+        target = (
+            selectors.customers_visible_to(request.user)
+            .filter(pk=form.cleaned_data["customer_id"])
+            .first()
+        )
+        if target is None:
+            form.add_error("customer_id", _("Choose a customer you can see."))
+        else:
+            try:
+                result = services.link_identity(
+                    actor=request.user, identity=identity, customer=target
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(
+                    request,
+                    _("%(identity)s now belongs to %(name)s.")
+                    % {"identity": str(identity), "name": result.customer.name},
+                )
+                return redirect("customers:customer_detail", pk=result.customer.pk)
+    context = _detail_context(request, customer, link_form=form)
+    return render(request, "customers/customer_detail.html", context, status=422)
 
 
 @require_POST
