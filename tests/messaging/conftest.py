@@ -104,6 +104,8 @@ def _handler(fake: FakePlatform) -> type[BaseHTTPRequestHandler]:
             fake.calls.append((method, parts.path, query, body))
             path = parts.path
             if path in ("/cgi-bin/token", "/cgi-bin/gettoken", "/v1.0/oauth2/accessToken"):
+                if "wrong" in (query.get("secret", query.get("corpsecret", [""]))[0]):
+                    return self._reply({"errcode": 40125, "errmsg": "invalid appsecret"})
                 fake.tokens_issued += 1
                 token = f"TOKEN-{fake.tokens_issued}"
                 if path.startswith("/v1.0"):
@@ -202,6 +204,7 @@ def desk(
         "team": team,
         "support": support,
         "agent": make_user("agent-east", role="agent", scope="teams", teams=[team]),
+        "west_team": west_team,
         "outsider": make_user("agent-west", role="agent", scope="teams", teams=[west_team]),
     }
 
