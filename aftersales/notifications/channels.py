@@ -47,13 +47,24 @@ class ChannelError(Exception):
 
 def send_email(delivery: Delivery) -> SendResult:
     """Through Django's mail API (SMTP when ``EMAIL_HOST`` is set). The Message-ID was fixed
-    when the delivery was written, so a retry carries the same one."""
+    when the delivery was written, so a retry carries the same one.
+
+    The e-mail channel decides the rest (:mod:`aftersales.channels.outgoing`): mail to a
+    customer about a ticket goes from the ticket's mailbox (and its SMTP server) with the
+    signed ticket token and ``In-Reply-To``/``References``; automatic mail carries
+    ``Auto-Submitted: auto-generated`` and is refused when it would feed a mail loop."""
+    from aftersales.channels import outgoing
+
+    envelope = outgoing.envelope_for_delivery(delivery)
+    if envelope.blocked:
+        raise ChannelError(f"Not sent ({envelope.blocked}).", is_permanent=True)
     message = EmailMessage(
-        subject=delivery.subject.replace("\n", " ").strip(),
+        subject=envelope.subject,
         body=delivery.body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=envelope.from_email or settings.DEFAULT_FROM_EMAIL,
         to=[delivery.address],
-        headers={"Message-ID": delivery.message_id, "Auto-Submitted": "auto-generated"},
+        headers=envelope.headers,
+        connection=envelope.connection,
     )
     message.send(fail_silently=False)
     return SendResult(detail=f"Accepted for {delivery.address}", response_code=250)
