@@ -141,8 +141,13 @@ def addresses(value: Any) -> list[tuple[str, str]]:
     """(name, lower-case address) pairs of an address header."""
     if not value:
         return []
-    pairs = email.utils.getaddresses([decode_header(value)])
-    return [(name.strip(), address.strip().lower()) for name, address in pairs if "@" in address]
+    # Split first, decode the names after: a decoded name may hold a comma.
+    pairs = email.utils.getaddresses([_undo_surrogates(str(value))])
+    return [
+        (decode_header(name).strip(), address.strip().lower())
+        for name, address in pairs
+        if "@" in address
+    ]
 
 
 # --- The parsed mail ---------------------------------------------------------------------------
@@ -225,30 +230,40 @@ def _walk(message: email.message.Message, mail: ParsedMail) -> None:
         mail.files.append(MailFile(name, content_type, data, content_id))
 
 
+def _raw_header(message: email.message.Message, name: str) -> str | None:
+    """A header's first value as received (8-bit bytes kept as surrogate escapes, which
+    :func:`decode_header` turns into text), not compat32's lossy ``Header`` object."""
+    wanted = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
 def parse(raw: bytes) -> ParsedMail:
     """The mail's parts, decoded; raises :class:`MailError` when it has no sender address."""
     if not raw.strip():
         raise MailError("The message is empty.")
     message = email.message_from_bytes(raw)
-    senders = addresses(message.get("From")) or addresses(message.get("Sender"))
+    senders = addresses(_raw_header(message, "From")) or addresses(_raw_header(message, "Sender"))
     if not senders:
         raise MailError("The message names no sender address (From).")
     from_name, from_address = senders[0]
     headers: dict[str, str] = {}
     for name in _KEPT_HEADERS:
-        values = message.get_all(name)
-        if values:
-            headers[name.lower()] = decode_header(values[0])[:2000]
-    return_path = message.get("Return-Path")
+        value = _raw_header(message, name)
+        if value is not None:
+            headers[name.lower()] = decode_header(value)[:2000]
+    return_path = _raw_header(message, "Return-Path")
     mail = ParsedMail(
-        message_id=normalise_message_id(message.get("Message-ID")) or hash_id(raw),
+        message_id=normalise_message_id(_raw_header(message, "Message-ID")) or hash_id(raw),
         from_address=from_address,
         from_name=from_name[:200],
-        subject=decode_header(message.get("Subject"))[:MAX_HEADER],
-        to=[a for _n, a in addresses(message.get("To"))],
-        cc=[a for _n, a in addresses(message.get("Cc"))],
-        in_reply_to=message_ids(message.get("In-Reply-To")),
-        references=message_ids(message.get("References")),
+        subject=decode_header(_raw_header(message, "Subject"))[:MAX_HEADER],
+        to=[a for _n, a in addresses(_raw_header(message, "To"))],
+        cc=[a for _n, a in addresses(_raw_header(message, "Cc"))],
+        in_reply_to=message_ids(_raw_header(message, "In-Reply-To")),
+        references=message_ids(_raw_header(message, "References")),
         text="",
         html="",
         headers=headers,

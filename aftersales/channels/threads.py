@@ -161,15 +161,15 @@ def envelope_for(
     headers = {"Message-ID": message_id}
     if is_automatic:
         headers["Auto-Submitted"] = "auto-generated"
-    if ticket is None:
+    mailbox = mailbox_of(ticket) if ticket is not None else None
+    if ticket is None or mailbox is None:
+        # No mailbox takes the answers in: nothing to thread, the site's sender as before.
         return Envelope(from_email=from_of(None), subject=subject, headers=headers)
-    mailbox = mailbox_of(ticket)
     thread = [m for m in thread_of(ticket) if m != message_id]
     if thread:
         headers["In-Reply-To"] = thread[-1]
         headers["References"] = " ".join(thread)
-    if mailbox is not None:
-        headers["Reply-To"] = mailbox.address
+    headers["Reply-To"] = mailbox.address
     OutboundMessage.objects.get_or_create(
         message_id=message_id,
         defaults={
