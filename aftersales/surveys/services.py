@@ -321,8 +321,8 @@ def update_settings(
 ) -> SurveySettings:
     """Change survey settings; refused with 412 when ``expected_version`` is stale. Surveys
     already scheduled keep what they were created with."""
-    row = SurveySettings.objects.select_for_update().select_related("business_line")
-    locked = row.get(pk=settings.pk)
+    rows = SurveySettings.objects.select_for_update(of=("self",)).select_related("business_line")
+    locked = rows.get(pk=settings.pk)
     _require_line(actor, CHANGE_SETTINGS, locked.business_line)
     if expected_version is not None and locked.version != expected_version:
         raise PreconditionFailed(
