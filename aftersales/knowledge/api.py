@@ -10,14 +10,25 @@ from typing import Any
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema, Status
+from django.urls import reverse
+from ninja import Field, File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from aftersales.accounts import authz
 from aftersales.accounts.models import BusinessLine, Team
 from aftersales.api.common import PageOut, etag_of, expected_version
 from aftersales.api.pagination import paginate
+from aftersales.core.errors import NotFound
 from aftersales.knowledge import search, selectors, services
-from aftersales.knowledge.models import Article, ArticleText, Section
+from aftersales.knowledge.models import (
+    Article,
+    ArticleAttachment,
+    ArticleText,
+    Section,
+    TicketArticleLink,
+)
+from aftersales.tickets import selectors as ticket_selectors
+from aftersales.tickets.models import Ticket
 
 router = Router(tags=["knowledge"])
 
@@ -375,3 +386,121 @@ def suggest(request: HttpRequest, payload: SuggestIn) -> Any:
         limit=payload.limit,
     )
     return {"query": payload.subject, "items": [search.describe(r) for r in found]}
+
+
+# --- Tickets -----------------------------------------------------------------------------------
+
+
+class LinkIn(Schema):
+    article_id: int
+    method: TicketArticleLink.Method = TicketArticleLink.Method.MANUAL
+
+
+class LinkOut(Schema):
+    id: int
+    ticket_id: int
+    article_id: int
+    title: str
+    visibility: str
+    method: str
+    comment_id: int | None
+    linked_by_id: int | None
+    created_at: datetime
+
+
+def link_out(link: TicketArticleLink) -> dict[str, Any]:
+    return {
+        "id": link.pk,
+        "ticket_id": link.ticket_id,
+        "article_id": link.article_id,
+        "title": str(link.article),
+        "visibility": link.article.visibility,
+        "method": link.method,
+        "comment_id": link.comment_id,
+        "linked_by_id": link.linked_by_id,
+        "created_at": link.created_at,
+    }
+
+
+def _staff_ticket(user: Any, ticket_id: int) -> Ticket:
+    """A ticket the staff reader may see; customers and staff without knowledge get 404."""
+    if not selectors.is_staff_reader(user):
+        raise NotFound("not_found")
+    return get_object_or_404(ticket_selectors.tickets_visible_to(user), pk=ticket_id)
+
+
+@router.get("/knowledge/tickets/{ticket_id}/articles", response=list[LinkOut])
+def list_ticket_links(request: HttpRequest, ticket_id: int) -> Any:
+    """The articles used on a ticket that the caller may read, newest first."""
+    ticket = _staff_ticket(request.user, ticket_id)
+    return [link_out(link) for link in selectors.ticket_links_visible_to(request.user, ticket)]
+
+
+@router.post("/knowledge/tickets/{ticket_id}/articles", response={200: LinkOut, 201: LinkOut})
+def add_ticket_link(request: HttpRequest, ticket_id: int, payload: LinkIn) -> Any:
+    """Link an article to a ticket; 200 with the existing link when it was already linked."""
+    ticket = _staff_ticket(request.user, ticket_id)
+    article = _article(request.user, payload.article_id)
+    existed = TicketArticleLink.objects.filter(ticket=ticket, article=article).exists()
+    link = services.link_article(
+        actor=request.user, ticket=ticket, article=article, method=payload.method
+    )
+    link = selectors.ticket_links_visible_to(request.user, ticket).get(pk=link.pk)
+    return Status(200 if existed else 201, link_out(link))
+
+
+@router.delete("/knowledge/tickets/{ticket_id}/articles/{link_id}", response={204: None})
+def remove_ticket_link(request: HttpRequest, ticket_id: int, link_id: int) -> Any:
+    ticket = _staff_ticket(request.user, ticket_id)
+    link = get_object_or_404(selectors.ticket_links_visible_to(request.user, ticket), pk=link_id)
+    services.unlink_article(actor=request.user, link=link)
+    return Status(204, None)
+
+
+# --- Attachments -------------------------------------------------------------------------------
+
+
+class AttachmentOut(Schema):
+    id: int
+    article_id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+    created_at: datetime
+
+
+def attachment_out(request: HttpRequest, attachment: ArticleAttachment) -> dict[str, Any]:
+    return {
+        "id": attachment.pk,
+        "article_id": attachment.article_id,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "url": request.build_absolute_uri(
+            reverse("knowledge:attachment_download", kwargs={"pk": attachment.pk})
+        ),
+        "created_at": attachment.created_at,
+    }
+
+
+@router.get("/knowledge/articles/{article_id}/attachments", response=list[AttachmentOut])
+def list_attachments(request: HttpRequest, article_id: int) -> Any:
+    article = _article(request.user, article_id)
+    return [attachment_out(request, a) for a in article.attachments.all()]
+
+
+@router.post("/knowledge/articles/{article_id}/attachments", response={201: list[AttachmentOut]})
+def add_attachments(request: HttpRequest, article_id: int, files: File[list[UploadedFile]]) -> Any:
+    """Upload images and files to the article (multipart, field ``files``)."""
+    article = _article(request.user, article_id)
+    stored = services.add_article_attachments(actor=request.user, article=article, files=files)
+    return Status(201, [attachment_out(request, a) for a in stored])
+
+
+@router.delete("/knowledge/articles/{article_id}/attachments/{attachment_id}", response={204: None})
+def delete_attachment(request: HttpRequest, article_id: int, attachment_id: int) -> Any:
+    article = _article(request.user, article_id)
+    attachment = get_object_or_404(article.attachments.all(), pk=attachment_id)
+    services.delete_article_attachment(actor=request.user, attachment=attachment)
+    return Status(204, None)

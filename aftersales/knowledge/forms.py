@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from aftersales.accounts.models import BusinessLine, Team
 from aftersales.core.forms import model_field
 from aftersales.knowledge.models import Article, Category, Section
+from aftersales.tickets.workspace_forms import MultipleFileField
 
 
 def _labels(value: str) -> list[str]:
@@ -36,6 +37,12 @@ class ArticleForm(forms.Form):
         queryset=Team.objects.none(), required=False, label=_("Teams")
     )
     note = forms.CharField(max_length=200, required=False, label=_("Note for the history"))
+    attachments = MultipleFileField(
+        label=_("Images and files"),
+        required=False,
+        help_text=_("Shown with the article to whoever may read it."),
+    )
+    source_ticket = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, lines: Any, sections: Any, teams: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,3 +83,22 @@ class SectionForm(forms.Form):
     def __init__(self, *args: Any, categories: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         model_field(self, "category").queryset = categories
+
+
+class SynonymForm(forms.Form):
+    terms = forms.CharField(
+        max_length=500,
+        label=_("Words that mean the same"),
+        help_text=_("Separate with = or commas, e.g. 不开机 = 无法启动 = 开不了机."),
+    )
+
+    def cleaned_terms(self) -> list[str]:
+        raw = self.cleaned_data["terms"]
+        # Full-width "=" and "," as typed with a Chinese input method.
+        for separator in ("\uff1d", "\uff0c", ","):
+            raw = raw.replace(separator, "=")
+        return [part.strip() for part in raw.split("=") if part.strip()]
+
+
+class ArticleLinkForm(forms.Form):
+    article = forms.IntegerField(min_value=1)

@@ -4,11 +4,13 @@ searches that found nothing."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from aftersales.accounts.models import BusinessLine, Team
@@ -288,3 +290,73 @@ def article_content(article: Article) -> dict[str, Any]:
         "section_id": article.section_id,
         "team_ids": sorted(team.pk for team in article.teams.all()),
     }
+
+
+class TicketArticleLink(models.Model):
+    """An article used on a ticket: inserted into a reply (as a link or as text), linked by
+    hand, or written from the ticket's resolution. One row per ticket and article (the first
+    use); "used in N tickets" on the article counts these."""
+
+    class Method(models.TextChoices):
+        INSERTED_LINK = "inserted_link", _("Inserted as a link")
+        INSERTED_TEXT = "inserted_text", _("Inserted as text")
+        MANUAL = "manual", _("Linked by hand")
+        SOURCE = "source", _("Written from this ticket")
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="knowledge_links"
+    )
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="ticket_links")
+    method = models.CharField(max_length=20, choices=Method.choices)
+    comment = models.ForeignKey(
+        "tickets.Comment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "article"], name="knowledge_link_one_per_ticket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} → {self.article_id}"
+
+
+def attachment_path(instance: ArticleAttachment, filename: str) -> str:
+    # The stored name never reuses what the uploader called the file.
+    return f"knowledge/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
+class ArticleAttachment(models.Model):
+    """An image or file of an article, served only through the article's visibility check
+    (a public article's files to anyone who may read it, an internal one's never to
+    customers), never as a static file."""
+
+    IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    filename = models.CharField(_("file name"), max_length=255)
+    content_type = models.CharField(max_length=120)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type in self.IMAGE_TYPES

@@ -14,19 +14,23 @@ Who sees which article (see ``docs/knowledge.md``):
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from aftersales.accounts import authz
 from aftersales.knowledge.models import (
     Article,
+    ArticleAttachment,
     ArticleRevision,
     ArticleVote,
     Category,
     SearchLog,
     Section,
     Synonym,
+    TicketArticleLink,
 )
 
 Status = Article.Status
@@ -132,3 +136,90 @@ def revision_diff(older: dict[str, Any], newer: dict[str, Any]) -> list[dict[str
         ]
         changes.append({"field": field, "lines": lines})
     return changes
+
+
+def attachments_visible_to(viewer: Any) -> QuerySet[ArticleAttachment]:
+    """Files of the articles ``viewer`` may read (a customer: published public ones only)."""
+    return ArticleAttachment.objects.filter(
+        article_id__in=articles_visible_to(viewer).values("pk")
+    ).select_related("article")
+
+
+# --- Tickets ------------------------------------------------------------------------------------
+
+# Custom-field types whose values name a product, model or fault (the repair form's cascade).
+PRODUCT_FIELD_TYPES = ("cascade", "single_choice", "multi_choice")
+
+
+def ticket_products(ticket: Any) -> list[str]:
+    """The product and fault a ticket names in its custom fields, as option keys and labels in
+    both languages ("washer", "e3", "洗衣机", "E3 不排水", "Washing machine", …), so that they
+    meet an article's product codes and words."""
+    from aftersales.customfields import services as customfields
+
+    words: list[str] = []
+    for language in ("zh-hans", "en"):
+        rows = customfields.render_values(
+            "tickets.ticket",
+            ticket.form_key,
+            ticket.custom_fields,
+            language,
+            versions=ticket.custom_field_versions,
+        )
+        for row in rows:
+            if row["field_type"] not in PRODUCT_FIELD_TYPES:
+                continue
+            raw = row["value"] if isinstance(row["value"], list) else [row["value"]]
+            parts = [str(v) for v in raw if v] + [
+                part.strip() for part in re.split(r" / |, ", row["display"]) if part.strip()
+            ]
+            words.extend(part for part in parts if part not in words)
+    return words[:20]
+
+
+def ticket_links_visible_to(viewer: Any, ticket: Any) -> QuerySet[TicketArticleLink]:
+    """The articles linked to ``ticket`` that ``viewer`` may read (newest first)."""
+    return (
+        TicketArticleLink.objects.filter(
+            ticket=ticket, article_id__in=articles_visible_to(viewer).values("pk")
+        )
+        .select_related("article", "linked_by")
+        .prefetch_related("article__texts")
+    )
+
+
+def tickets_using(viewer: Any, article: Article) -> QuerySet[Any]:
+    """The tickets ``viewer`` may see that ``article`` was used on ("used in N tickets")."""
+    from aftersales.tickets import selectors as ticket_selectors
+
+    return (
+        ticket_selectors.tickets_visible_to(viewer)
+        .filter(knowledge_links__article=article)
+        .order_by("-knowledge_links__created_at", "-pk")
+    )
+
+
+def draft_from_ticket(ticket: Any, language: str) -> dict[str, Any]:
+    """An article draft from a solved ticket: the subject as title, the description as the
+    problem and the staff's public replies as the resolution, the product words as products."""
+    from django.utils import translation
+    from django.utils.html import escape
+
+    from aftersales.tickets.models import Comment
+
+    replies = Comment.objects.filter(
+        ticket=ticket, is_public=True, author__isnull=False, author_customer__isnull=True
+    ).order_by("created_at", "pk")
+    with translation.override(language):
+        problem = escape(str(_("Problem")))
+        resolution = escape(str(_("Resolution")))
+    body = f"<h2>{problem}</h2>{ticket.description or ''}"
+    answers = "".join(reply.body for reply in replies)
+    if answers:
+        body += f"<h2>{resolution}</h2>{answers}"
+    return {
+        "title": ticket.subject[:200],
+        "body": body,
+        "products": ticket_products(ticket),
+        "business_line": ticket.business_line,
+    }

@@ -3,10 +3,16 @@ and revisions, votes, synonyms and the search index happens here."""
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
+import re
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import PurePath
 from typing import Any
 
 from django.conf import settings
+from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,10 +23,11 @@ from aftersales.accounts.models import BusinessLine, Team
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
 from aftersales.core import richtext
-from aftersales.core.errors import Conflict, DomainError, PermissionDenied
+from aftersales.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from aftersales.knowledge import search, selectors
 from aftersales.knowledge.models import (
     Article,
+    ArticleAttachment,
     ArticleRevision,
     ArticleText,
     ArticleVote,
@@ -29,9 +36,14 @@ from aftersales.knowledge.models import (
     SearchLog,
     Section,
     Synonym,
+    TicketArticleLink,
     article_content,
 )
 from aftersales.outbox import services as outbox
+from aftersales.tickets import selectors as ticket_selectors
+from aftersales.tickets.models import Comment, Ticket
+from aftersales.tickets.permissions import ADD_NOTE, CHANGE_TICKET, REPLY_TICKET
+from aftersales.tickets.services import conversation as ticket_files
 
 Action = AuditEntry.Action
 Status = Article.Status
@@ -260,14 +272,20 @@ def create_article(
     products: list[str] | None = None,
     visibility: str = Visibility.INTERNAL,
     teams: list[Team] | None = None,
+    source_ticket: Ticket | None = None,
+    files: Sequence[Any] = (),
 ) -> Article:
-    """Write a draft; it is searchable by staff at once and by customers once published."""
+    """Write a draft; it is searchable by staff at once and by customers once published.
+    ``source_ticket``: the ticket whose resolution it was written from, linked back to it."""
     _check_reach(actor, "knowledge.add_article", business_line)
+    if source_ticket is not None:
+        _check_ticket(actor, source_ticket)
     cleaned = clean_texts(texts)
     _check_section(actor, section, business_line)
     visibility = _check_visibility(visibility)
     teams = list(teams or [])
     _check_teams(teams, business_line, visibility)
+    _check_files(None, files)
     article = Article.objects.create(
         business_line=business_line,
         section=section,
@@ -281,7 +299,10 @@ def create_article(
     revision = _revise(article, actor)
     search.index_articles([article])
     audit.record(actor=actor, action=Action.CREATED, obj=article, after=revision.content)
+    _attach(article, files, actor)
     outbox.emit("article.created", article, actor=actor)
+    if source_ticket is not None:
+        link_article(actor=actor, ticket=source_ticket, article=article, method=LinkMethod.SOURCE)
     return article
 
 
@@ -292,13 +313,24 @@ def update_article(
     article: Article,
     expected_version: int | None = None,
     note: str = "",
+    files: Sequence[Any] = (),
     **changes: Any,
 ) -> Article:
     """Change texts, labels, section, visibility or teams; each change is a new revision.
-    Editing a published article keeps it published (the edit is live and audited)."""
+    Editing a published article keeps it published (the edit is live and audited). New
+    ``files`` are attached alongside (files are not part of the revisions)."""
     authz.require_permission(actor, "knowledge.change_article", obj=article)
     article = Article.objects.select_for_update().get(pk=article.pk)
     _check_version(article, expected_version)
+    _check_files(article, files)
+    if files:
+        stored = _attach(article, files, actor)
+        outbox.emit(
+            "article.attachments_added",
+            article,
+            actor=actor,
+            payload={"attachment_ids": [a.pk for a in stored]},
+        )
     before = article_content(article)
     fields: list[str] = []
     if "texts" in changes:
@@ -464,8 +496,6 @@ def vote_article(
     """A reader's "did this help?". A signed-in reader has one vote per article (voting again
     replaces it); the counters on the article follow with ``F()``."""
     if not selectors.articles_visible_to(actor).filter(pk=article.pk).exists():
-        from aftersales.core.errors import NotFound
-
         raise NotFound("not_found")
     comment = _text(comment, "comment", 2000, required=False)
     user = actor if getattr(actor, "is_authenticated", False) else None
@@ -507,17 +537,13 @@ def record_deflection(*, actor: Any, article: Article, query: str = "") -> Defle
     """The reader says the article solved what they were about to ask us: count it as helpful
     and as a request that was never needed. Only for articles the reader may see."""
     if not selectors.articles_visible_to(actor).filter(pk=article.pk).exists():
-        from aftersales.core.errors import NotFound
-
         raise NotFound("not_found")
     vote_article(actor=actor, article=article, is_helpful=True)
     user = actor if getattr(actor, "is_authenticated", False) else None
     deflection = Deflection.objects.create(
         article=article, user=user, query=str(query or "").strip()[:500]
     )
-    outbox.emit(
-        "article.deflected", article, actor=actor, payload={"deflection_id": deflection.pk}
-    )
+    outbox.emit("article.deflected", article, actor=actor, payload={"deflection_id": deflection.pk})
     return deflection
 
 
@@ -587,6 +613,223 @@ def delete_synonym(*, actor: Any, synonym: Synonym) -> None:
     outbox.emit("knowledge_synonym.deleted", synonym, actor=actor)
     synonym.delete()
     transaction.on_commit(search.forget_synonyms)
+
+
+# --- Tickets ----------------------------------------------------------------------------------
+
+LinkMethod = TicketArticleLink.Method
+# What the reply form carries for each article put into the message: "12:link,15:text".
+_INSERTED = re.compile(r"^(\d{1,12}):(link|text)$")
+
+
+def _check_ticket(actor: Any, ticket: Ticket) -> None:
+    """Staff who work the ticket (reply, note or change) and read the knowledge base."""
+    if not ticket_selectors.tickets_visible_to(actor).filter(pk=ticket.pk).exists():
+        raise NotFound("not_found", field="ticket")
+    if not selectors.is_staff_reader(actor) or not any(
+        authz.has_permission(actor, codename, ticket)
+        for codename in (REPLY_TICKET, ADD_NOTE, CHANGE_TICKET)
+    ):
+        raise PermissionDenied("permission_denied", params={"permission": REPLY_TICKET})
+
+
+@transaction.atomic
+def link_article(
+    *,
+    actor: Any,
+    ticket: Ticket,
+    article: Article,
+    method: str = LinkMethod.MANUAL,
+    comment: Comment | None = None,
+) -> TicketArticleLink:
+    """Record that ``article`` was used on ``ticket`` (how, by whom, in which message). An
+    article already linked to the ticket keeps its first link: no new row and no event."""
+    _check_ticket(actor, ticket)
+    if not selectors.articles_visible_to(actor).filter(pk=article.pk).exists():
+        raise NotFound("not_found", field="article_id")
+    if method not in LinkMethod.values:
+        raise DomainError("invalid", field="method", message=_("Choose how the article was used."))
+    link, created = TicketArticleLink.objects.get_or_create(
+        ticket=ticket,
+        article=article,
+        defaults={"method": method, "linked_by": actor, "comment": comment},
+    )
+    if created:
+        audit.record(
+            actor=actor,
+            action=Action.CREATED,
+            obj=link,
+            after={"ticket": ticket.pk, "article": article.pk, "method": method},
+        )
+        outbox.emit(
+            "article.linked",
+            article,
+            actor=actor,
+            payload={
+                "ticket_id": ticket.pk,
+                "ticket_number": ticket.number,
+                "method": method,
+                "comment_id": comment.pk if comment is not None else None,
+            },
+        )
+    return link
+
+
+@transaction.atomic
+def unlink_article(*, actor: Any, link: TicketArticleLink) -> None:
+    """Take a wrongly linked article off the ticket (who linked it, or who changes tickets)."""
+    _check_ticket(actor, link.ticket)
+    if link.linked_by_id != actor.pk:
+        authz.require_permission(actor, CHANGE_TICKET, obj=link.ticket)
+    audit.record(
+        actor=actor,
+        action=Action.DELETED,
+        obj=link,
+        before={"ticket": link.ticket_id, "article": link.article_id, "method": link.method},
+    )
+    outbox.emit(
+        "article.unlinked", link.article, actor=actor, payload={"ticket_id": link.ticket_id}
+    )
+    link.delete()
+
+
+def parse_inserted(value: str) -> list[tuple[int, str]]:
+    """``"12:link,15:text"`` → ``[(12, "link"), (15, "text")]``; malformed parts dropped."""
+    parsed: list[tuple[int, str]] = []
+    for part in (value or "").split(",")[:50]:
+        match = _INSERTED.match(part.strip())
+        if match and (int(match[1]), match[2]) not in parsed:
+            parsed.append((int(match[1]), match[2]))
+    return parsed
+
+
+def record_inserted_articles(
+    *, actor: Any, ticket: Ticket, comment: Comment, inserted: str
+) -> list[TicketArticleLink]:
+    """After a reply or note was sent: link the articles put into it from the suggestions.
+
+    The message is already sent, so what cannot be recorded is left out rather than refused:
+    an id the sender may not see, a link taken out of the message before sending, or a link
+    to an article a customer cannot open in a public reply (the panel never offers that).
+    """
+    parsed = parse_inserted(inserted)
+    if not parsed or not selectors.is_staff_reader(actor):
+        return []
+    links: list[TicketArticleLink] = []
+    visible = selectors.articles_visible_to(actor)
+    for pk, how in parsed:
+        article = visible.filter(pk=pk).first()
+        if article is None:
+            continue
+        method = LinkMethod.INSERTED_TEXT
+        if how == "link":
+            if f"/portal/help/{pk}/" not in comment.body:
+                continue
+            if comment.is_public and not selectors.public_articles().filter(pk=pk).exists():
+                continue
+            method = LinkMethod.INSERTED_LINK
+        link = link_article(
+            actor=actor, ticket=ticket, article=article, method=method, comment=comment
+        )
+        links.append(link)
+    return links
+
+
+# --- Attachments --------------------------------------------------------------------------------
+
+MAX_ATTACHMENTS = 50
+
+
+def _store_attachment(article: Article, upload: Any, actor: Any) -> ArticleAttachment:
+    hasher = hashlib.sha256()
+    for chunk in upload.chunks():
+        hasher.update(chunk)
+    name = PurePath((upload.name or "file").replace("\\", "/")).name[:255]
+    attachment = ArticleAttachment(
+        article=article,
+        filename=name,
+        content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+        size=upload.size or 0,
+        sha256=hasher.hexdigest(),
+        uploaded_by=actor,
+    )
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    # The stored name is random (see models.attachment_path); the file's name stays in the row.
+    attachment.file.save(name, upload if isinstance(upload, File) else File(upload), save=False)
+    attachment.save(force_insert=True)
+    return attachment
+
+
+def _check_files(article: Article | None, files: Sequence[Any]) -> None:
+    """At most :data:`MAX_ATTACHMENTS` per article, each checked like a ticket's files."""
+    existing = article.attachments.count() if article is not None and files else 0
+    if existing + len(files) > MAX_ATTACHMENTS:
+        raise DomainError(
+            "too_many_files",
+            field="attachments",
+            message=_("An article has at most %(count)s files."),
+            params={"count": MAX_ATTACHMENTS},
+        )
+    for upload in files:
+        try:
+            ticket_files.check_upload(upload)
+        except DomainError as error:
+            error.field = "attachments"
+            raise
+
+
+def _attach(article: Article, files: Sequence[Any], actor: Any) -> list[ArticleAttachment]:
+    stored = [_store_attachment(article, upload, actor) for upload in files]
+    for attachment in stored:
+        audit.record(
+            actor=actor,
+            action=Action.CREATED,
+            obj=attachment,
+            after={"article": article.pk, "filename": attachment.filename, "size": attachment.size},
+        )
+    return stored
+
+
+@transaction.atomic
+def add_article_attachments(
+    *, actor: Any, article: Article, files: Sequence[Any]
+) -> list[ArticleAttachment]:
+    """Images and files of an article, checked like ticket files (size, type) and stored
+    under random names; they are shown to whoever may read the article."""
+    authz.require_permission(actor, "knowledge.change_article", obj=article)
+    if not files:
+        raise DomainError("required", field="attachments", message=_("Choose a file."))
+    _check_files(article, files)
+    stored = _attach(article, files, actor)
+    outbox.emit(
+        "article.attachments_added",
+        article,
+        actor=actor,
+        payload={"attachment_ids": [a.pk for a in stored]},
+    )
+    return stored
+
+
+@transaction.atomic
+def delete_article_attachment(*, actor: Any, attachment: ArticleAttachment) -> None:
+    """Remove a file from the article; the stored file goes once the removal is committed."""
+    authz.require_permission(actor, "knowledge.change_article", obj=attachment.article)
+    audit.record(
+        actor=actor,
+        action=Action.DELETED,
+        obj=attachment,
+        before={"article": attachment.article_id, "filename": attachment.filename},
+    )
+    outbox.emit(
+        "article.attachment_deleted",
+        attachment.article,
+        actor=actor,
+        payload={"attachment_id": attachment.pk, "filename": attachment.filename},
+    )
+    stored, storage = attachment.file.name, attachment.file.storage
+    attachment.delete()
+    transaction.on_commit(lambda: storage.delete(stored))
 
 
 # --- Periodic -----------------------------------------------------------------------------------

@@ -4,23 +4,31 @@ one service, renders."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, Max, Q
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from aftersales.accounts import authz
 from aftersales.accounts import selectors as accounts_selectors
+from aftersales.core import richtext
 from aftersales.core.errors import DomainError
 from aftersales.knowledge import forms, selectors, services
-from aftersales.knowledge.models import Article
-from aftersales.web.shortcuts import add_domain_error, require, signed_in
+from aftersales.knowledge.models import Article, ArticleAttachment
+from aftersales.tickets import selectors as ticket_selectors
+from aftersales.tickets.models import Ticket
+from aftersales.web.shortcuts import add_domain_error, file_download, require, signed_in
 
 PAGE_SIZE = 50
+USED_IN_SHOWN = 20
 
 
 def _article(request: HttpRequest, pk: int) -> Article:
@@ -51,6 +59,8 @@ def article_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "statuses": Article.Status.choices,
             "may_add": authz.has_permission(request.user, "knowledge.add_article"),
+            "may_synonyms": authz.has_permission(request.user, "knowledge.view_synonym"),
+            "may_search_log": authz.has_permission(request.user, "knowledge.view_searchlog"),
         },
     )
 
@@ -69,6 +79,7 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
         previous = by_number.get(int(number) - 1)
         if current is not None:
             diff = selectors.revision_diff(previous.content if previous else {}, current.content)
+    used_in = selectors.tickets_using(request.user, article)
     return render(
         request,
         "knowledge/article_detail.html",
@@ -82,12 +93,44 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "may_publish": authz.has_permission(
                 request.user, "knowledge.publish_article", obj=article
             ),
+            "attachments": list(article.attachments.all()),
+            "used_in": used_in[:USED_IN_SHOWN],
+            "used_in_count": used_in.count(),
         },
     )
 
 
-def _editor(request: HttpRequest, article: Article | None) -> forms.ArticleForm:
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _source_ticket(request: HttpRequest) -> Ticket | None:
+    """The ticket an article is being written from (``?ticket=`` first, then the form's field)."""
+    raw = request.GET.get("ticket") or request.POST.get("source_ticket") or ""
+    if not raw.isdigit():
+        return None
+    return get_object_or_404(ticket_selectors.tickets_visible_to(request.user), pk=int(raw))
+
+
+def _initial_from_ticket(ticket: Ticket) -> dict[str, Any]:
+    language = "zh" if _HAN.search(ticket.subject) else "en"
+    draft = selectors.draft_from_ticket(ticket, "zh-hans" if language == "zh" else "en")
+    return {
+        "business_line": draft["business_line"],
+        f"title_{language}": draft["title"],
+        f"body_{language}": draft["body"],
+        "tags": ", ".join(ticket_selectors.tags_of(ticket)),
+        "products": ", ".join(p for p in draft["products"] if len(p) <= services.MAX_TAG_LENGTH),
+        "visibility": Article.Visibility.INTERNAL,
+        "source_ticket": ticket.pk,
+    }
+
+
+def _editor(
+    request: HttpRequest, article: Article | None, source: Ticket | None = None
+) -> forms.ArticleForm:
     initial: dict[str, Any] = {"visibility": Article.Visibility.INTERNAL}
+    if source is not None:
+        initial = _initial_from_ticket(source)
     if article is not None:
         texts = {t.language: t for t in article.texts.all()}
         initial = {
@@ -104,6 +147,7 @@ def _editor(request: HttpRequest, article: Article | None) -> forms.ArticleForm:
         }
     return forms.ArticleForm(
         request.POST or None,
+        request.FILES or None,
         initial=initial,
         lines=accounts_selectors.business_lines_visible_to(request.user),
         sections=selectors.sections_visible_to(request.user),
@@ -114,7 +158,8 @@ def _editor(request: HttpRequest, article: Article | None) -> forms.ArticleForm:
 @signed_in
 def article_create(request: HttpRequest) -> HttpResponse:
     require(request, "knowledge.add_article")
-    form = _editor(request, None)
+    source = _source_ticket(request)
+    form = _editor(request, None, source)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -127,13 +172,19 @@ def article_create(request: HttpRequest) -> HttpResponse:
                 products=form.labels("products"),
                 visibility=data["visibility"],
                 teams=list(data["teams"]),
+                source_ticket=source,
+                files=data["attachments"],
             )
         except DomainError as error:
             add_domain_error(form, error, show_denied=True)
         else:
             messages.success(request, _("The article has been saved as a draft."))
             return redirect("knowledge:article_detail", pk=article.pk)
-    return render(request, "knowledge/article_form.html", {"form": form, "article": None})
+    return render(
+        request,
+        "knowledge/article_form.html",
+        {"form": form, "article": None, "source": source},
+    )
 
 
 @signed_in
@@ -155,13 +206,18 @@ def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 products=form.labels("products"),
                 visibility=data["visibility"],
                 teams=list(data["teams"]),
+                files=data["attachments"],
             )
         except DomainError as error:
             add_domain_error(form, error, show_denied=True)
         else:
             messages.success(request, _("The article has been saved."))
             return redirect("knowledge:article_detail", pk=article.pk)
-    return render(request, "knowledge/article_form.html", {"form": form, "article": article})
+    return render(
+        request,
+        "knowledge/article_form.html",
+        {"form": form, "article": article, "attachments": list(article.attachments.all())},
+    )
 
 
 _ACTIONS = {
@@ -236,3 +292,201 @@ def category_list(request: HttpRequest) -> HttpResponse:
             "may_configure": may_configure,
         },
     )
+
+
+# --- On the ticket page -----------------------------------------------------------------------
+
+
+def _ticket(request: HttpRequest, ticket_pk: int) -> Ticket:
+    require(request, "knowledge.view_article")
+    return get_object_or_404(ticket_selectors.tickets_visible_to(request.user), pk=ticket_pk)
+
+
+def _ticket_panel(
+    request: HttpRequest, ticket: Ticket, *, query: str = "", error: str = "", status: int = 200
+) -> HttpResponse:
+    """The "Suggested articles" panel: what matches the ticket (or the agent's own search),
+    each with Insert link (public articles only) and Insert text, and the linked articles."""
+    user = request.user
+    language = translation.get_language() or ""
+    if query:
+        found = services.search_articles(viewer=user, query=query, language=language, limit=8)
+    else:
+        found = services.suggest_articles(
+            viewer=user,
+            subject=ticket.subject,
+            description=richtext.to_plain_text(ticket.description or ""),
+            products=selectors.ticket_products(ticket),
+            language=language,
+            limit=5,
+        )
+    links = list(selectors.ticket_links_visible_to(user, ticket))
+    linked = {link.article_id for link in links}
+    public = set(
+        selectors.public_articles()
+        .filter(pk__in=[r.article.pk for r in found] + list(linked))
+        .values_list("pk", flat=True)
+    )
+    rows = [
+        {
+            "article": result.article,
+            "title": result.text.title,
+            "title_html": result.title_html,
+            "snippet": result.snippet,
+            "text": result.text.body_text,
+            "is_public": result.article.pk in public,
+            "portal_url": request.build_absolute_uri(
+                reverse("portal:article", kwargs={"pk": result.article.pk})
+            )
+            if result.article.pk in public
+            else "",
+            "is_linked": result.article.pk in linked,
+        }
+        for result in found
+    ]
+    return render(
+        request,
+        "knowledge/_ticket_panel.html",
+        {
+            "ticket": ticket,
+            "query": query,
+            "rows": rows,
+            "links": links,
+            "public": public,
+            "error": error,
+            "may_add": authz.has_permission(user, "knowledge.add_article"),
+            "may_change_ticket": authz.has_permission(user, "tickets.change_ticket", obj=ticket),
+        },
+        status=status,
+    )
+
+
+@require_GET
+@signed_in
+def ticket_panel(request: HttpRequest, ticket_pk: int) -> HttpResponse:
+    ticket = _ticket(request, ticket_pk)
+    return _ticket_panel(request, ticket, query=request.GET.get("q", "").strip()[:200])
+
+
+@require_POST
+@signed_in
+def ticket_link(request: HttpRequest, ticket_pk: int) -> HttpResponse:
+    """Link an article to the ticket by hand (without putting it into a message)."""
+    ticket = _ticket(request, ticket_pk)
+    form = forms.ArticleLinkForm(request.POST)
+    query = request.POST.get("q", "").strip()[:200]
+    if not form.is_valid():
+        return _ticket_panel(
+            request, ticket, query=query, error=_("Choose an article."), status=422
+        )
+    article = get_object_or_404(
+        selectors.articles_visible_to(request.user), pk=form.cleaned_data["article"]
+    )
+    services.link_article(
+        actor=request.user, ticket=ticket, article=article, method=services.LinkMethod.MANUAL
+    )
+    return _ticket_panel(request, ticket, query=query)
+
+
+@require_POST
+@signed_in
+def ticket_unlink(request: HttpRequest, ticket_pk: int, link_pk: int) -> HttpResponse:
+    ticket = _ticket(request, ticket_pk)
+    link = get_object_or_404(selectors.ticket_links_visible_to(request.user, ticket), pk=link_pk)
+    services.unlink_article(actor=request.user, link=link)
+    return _ticket_panel(request, ticket, query=request.POST.get("q", "").strip()[:200])
+
+
+# --- Files ------------------------------------------------------------------------------------
+
+# Served inline only for raster images (shown in the article); anything else is a download.
+_INLINE_TYPES = frozenset(ArticleAttachment.IMAGE_TYPES)
+
+
+@require_GET
+def attachment_download(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
+    """A file of an article the person may read: customers and visitors only reach files of
+    published public articles; anything else answers 404 as if it did not exist."""
+    attachment = get_object_or_404(selectors.attachments_visible_to(request.user), pk=pk)
+    if attachment.content_type not in _INLINE_TYPES or request.GET.get("download"):
+        return file_download(
+            attachment.file, filename=attachment.filename, content_type=attachment.content_type
+        )
+    response = FileResponse(
+        attachment.file.open("rb"),
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@require_POST
+@signed_in
+def attachment_delete(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+    article = _article(request, pk)
+    attachment = get_object_or_404(article.attachments.all(), pk=attachment_pk)
+    services.delete_article_attachment(actor=request.user, attachment=attachment)
+    messages.success(request, _("The file has been removed."))
+    return redirect("knowledge:article_detail", pk=article.pk)
+
+
+# --- Settings: synonyms and the searches that found nothing -----------------------------------
+
+
+@signed_in
+def synonym_list(request: HttpRequest) -> HttpResponse:
+    require(request, "knowledge.view_synonym")
+    may_configure = authz.has_permission(request.user, "knowledge.configure_synonym")
+    form = forms.SynonymForm(request.POST or None)
+    if request.method == "POST":
+        require(request, "knowledge.configure_synonym")
+        if form.is_valid():
+            try:
+                services.create_synonym(actor=request.user, terms=form.cleaned_terms())
+            except DomainError as error:
+                error.field = "terms"
+                add_domain_error(form, error)
+            else:
+                messages.success(request, _("The synonyms have been added."))
+                return redirect("knowledge:synonym_list")
+    return render(
+        request,
+        "knowledge/synonym_list.html",
+        {
+            "synonyms": selectors.synonyms(),
+            "form": form,
+            "may_configure": may_configure,
+        },
+        status=422 if form.is_bound and form.errors else 200,
+    )
+
+
+@require_POST
+@signed_in
+def synonym_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    require(request, "knowledge.configure_synonym")
+    synonym = get_object_or_404(selectors.synonyms(), pk=pk)
+    services.delete_synonym(actor=request.user, synonym=synonym)
+    messages.success(request, _("The synonyms have been deleted."))
+    return redirect("knowledge:synonym_list")
+
+
+@signed_in
+def search_log(request: HttpRequest) -> HttpResponse:
+    """What people searched for and did not find, most asked first: the articles to write."""
+    require(request, "knowledge.view_searchlog")
+    rows = (
+        selectors.searches_without_result(request.user)
+        .values("query")
+        .annotate(
+            count=Count("pk"),
+            customers=Count("pk", filter=Q(is_customer=True)),
+            last=Max("created_at"),
+        )
+        .order_by("-count", "-last")
+    )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "knowledge/search_log.html", {"page": page})

@@ -86,3 +86,47 @@ def make_article(world: dict[str, Any]) -> Callable[..., Article]:
         return article
 
     return make
+
+
+# The ticket desk (line "East" with team "Repair East" and agent ``insider``, line "West" with
+# ``outsider``, customers Alice and Bob) for the tests of articles on tickets.
+from tests.tickets.conftest import desk, make_ticket, make_type  # noqa: E402, F401
+
+
+@pytest.fixture
+def media_in_tmp(settings: Any, tmp_path: Any) -> None:
+    """Files stored by a test go to its own folder, never the shared data directory."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+
+
+@pytest.fixture
+def kb_article(desk: dict[str, Any]) -> Callable[..., Article]:
+    """kb_article(title, visibility="public", publish=True) in the desk's line East."""
+
+    def make(
+        title: str,
+        body: str = "<p>检查排水泵和过滤网。</p>",
+        *,
+        visibility: str = Article.Visibility.PUBLIC,
+        publish: bool = True,
+        products: list[str] | None = None,
+        line: Any = None,
+    ) -> Article:
+        article = services.create_article(
+            actor=desk["admin"],
+            business_line=line or desk["line_a"],
+            texts={"zh-hans": {"title": title, "body": body}},
+            visibility=visibility,
+            products=products or [],
+        )
+        if publish:
+            article = services.publish_article(actor=desk["admin"], article=article)
+        return article
+
+    return make
