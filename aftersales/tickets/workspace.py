@@ -40,6 +40,7 @@ from aftersales.customfields import services as customfields
 from aftersales.customfields.errors import FieldErrors
 from aftersales.customfields.forms import CustomFieldsForm, form_name
 from aftersales.customfields.models import FieldDefinition
+from aftersales.knowledge import services as knowledge_services
 from aftersales.tickets import filtering, lifecycle, selectors, services
 from aftersales.tickets import workspace_forms as wf
 from aftersales.tickets.models import (
@@ -1237,6 +1238,12 @@ def ticket_comment(request: HttpRequest, pk: int) -> HttpResponse:
             )
             add_domain_error(form, error)
         else:
+            knowledge_services.record_inserted_articles(
+                actor=user,
+                ticket=ticket,
+                comment=comment,
+                inserted=form.cleaned_data["inserted_articles"],
+            )
             messages.success(
                 request,
                 _("Your reply has been sent.") if is_public else _("Your note has been added."),
