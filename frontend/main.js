@@ -10,6 +10,7 @@ import "./formbuilder.js";
 import "./workspace.js";
 import "./conditions/builder.js";
 import "./sla.js";
+import "./knowledge.js";
 
 window.htmx = htmx;
 
