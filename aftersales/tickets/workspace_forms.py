@@ -580,9 +580,7 @@ class CommentForm(forms.Form):
     visibility = forms.ChoiceField(label=_("Send as"), widget=forms.RadioSelect, initial=PUBLIC)
     attachments = MultipleFileField(label=_("Files"), required=False)
     # Knowledge articles put into the message from the suggestions ("12:link,15:text").
-    inserted_articles = forms.CharField(
-        required=False, max_length=1000, widget=forms.HiddenInput
-    )
+    inserted_articles = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
 
     def __init__(self, data: Any = None, files: Any = None, *, kinds: Sequence[str]) -> None:
         super().__init__(data, files)
