@@ -788,6 +788,18 @@ _YES_NO_WORDS = {
 }
 
 
+class YesNoSelect(forms.Select):
+    """Yes / no / not answered. A stored ``True`` must show as the "true" option again, or
+    saving the form unchanged would quietly clear the answer."""
+
+    _shown = {True: "true", False: "false", "true": "true", "false": "false"}
+
+    def format_value(self, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = value.strip().casefold()
+        return [self._shown.get(value, "")]
+
+
 class YesNoType(FieldType):
     key = "yes_no"
     label = _("Yes/no")
@@ -812,7 +824,7 @@ class YesNoType(FieldType):
         kwargs.pop("required", None)
         # A select, not a checkbox: "not answered" must stay different from "no".
         return forms.NullBooleanField(
-            widget=forms.Select(choices=[("", "—"), ("true", _("Yes")), ("false", _("No"))]),
+            widget=YesNoSelect(choices=[("", "—"), ("true", _("Yes")), ("false", _("No"))]),
             required=False,
             **kwargs,
         )

@@ -40,6 +40,9 @@ from aftersales.knowledge import services as knowledge_services
 from aftersales.knowledge.models import Article
 from aftersales.portal import forms as portal_forms
 from aftersales.portal import services
+from aftersales.surveys import selectors as survey_selectors
+from aftersales.surveys import services as survey_services
+from aftersales.surveys.models import Survey
 from aftersales.tickets import selectors as ticket_selectors
 from aftersales.tickets import workspace_forms as wf
 from aftersales.tickets.models import Attachment, Comment, Ticket, TicketStatus, TicketType
@@ -505,13 +508,11 @@ def _conversation_for_tracking(ticket: Ticket) -> list[dict[str, Any]]:
 
 
 def _survey_url(ticket: Ticket) -> str:
-    try:
-        from aftersales.surveys import selectors as survey_selectors
-        from aftersales.surveys import services as survey_services
-    except ImportError:  # the surveys app is optional in trimmed-down installs
-        return ""
+    """The satisfaction survey's link once it has gone out, while it still takes answers."""
     survey = survey_selectors.survey_for_ticket(ticket)
-    if survey is None:
+    if survey is None or survey.state not in (Survey.State.SENT, Survey.State.ANSWERED):
+        return ""
+    if survey_services.is_expired(survey):
         return ""
     return str(survey_services.survey_url(survey))
 

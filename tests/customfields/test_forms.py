@@ -114,3 +114,22 @@ def test_fields_are_grouped_by_section(make_definition):
         ("", ["cf_a_field"]),
         ("Device", ["cf_b_field", "cf_c_field"]),
     ]
+
+
+@pytest.mark.parametrize(("stored", "selected"), [(True, "true"), (False, "false"), (None, "")])
+def test_a_yes_no_answer_shows_as_chosen_so_saving_unchanged_keeps_it(
+    make_definition, stored, selected
+):
+    # given
+    make_definition("under_warranty", "yes_no", label_en="Under warranty")
+    definitions = services.definitions_for(TICKET)
+    values = {} if stored is None else {"under_warranty": stored}
+    # when
+    html = str(CustomFieldsForm(definitions=definitions, values=values)["cf_under_warranty"])
+    resubmitted = CustomFieldsForm(
+        {"cf_under_warranty": selected}, definitions=definitions, values=values
+    )
+    # then
+    assert f'<option value="{selected}" selected>' in html
+    assert resubmitted.is_valid()
+    assert resubmitted.submitted_values().get("under_warranty") == stored
