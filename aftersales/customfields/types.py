@@ -794,7 +794,7 @@ class YesNoSelect(forms.Select):
 
     _shown = {True: "true", False: "false", "true": "true", "false": "false"}
 
-    def format_value(self, value: Any) -> list[str]:
+    def format_value(self, value: Any) -> list[str]:  # type: ignore[override]
         if isinstance(value, str):
             value = value.strip().casefold()
         return [self._shown.get(value, "")]
