@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -202,7 +203,7 @@ def badges(request: HttpRequest) -> HttpResponse:
     rows = (
         TicketSlaTarget.objects.filter(ticket_id__in=visible, state__in=["active", "paused"])
         .select_related("calendar")
-        .order_by("due_at", "pk")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")
     )
     for target in rows:
         found.setdefault(target.ticket_id, []).append(badge_html(target, now))

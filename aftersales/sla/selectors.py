@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from aftersales.accounts import authz
 from aftersales.sla.businesstime import CalendarSpec, DayRule, Interval
@@ -158,7 +158,7 @@ def open_targets_of(ticket_ids: list[int]) -> dict[int, list[TicketSlaTarget]]:
     rows = (
         TicketSlaTarget.objects.filter(ticket_id__in=ticket_ids, state__in=["active", "paused"])
         .select_related("calendar")
-        .order_by("due_at", "pk")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")
     )
     for row in rows:
         found.setdefault(row.ticket_id, []).append(row)
