@@ -46,6 +46,7 @@ class Command(BaseCommand):
         message = [
             "",
             f"Aftersales is running: http://{shown_host}:{port}/",
+            f"Customer portal: http://{shown_host}:{port}/portal/",
             f"API docs: http://{shown_host}:{port}/api/v1/docs",
         ]
         if logins:
