@@ -360,3 +360,25 @@ def test_the_page_reports_its_height_only_to_an_allowed_parent(
     assert f'data-parent-origin="{SITE}"' in allowed
     foreign = visitor.open(web_form, parent="https://evil.example.net").content.decode()
     assert 'data-parent-origin=""' in foreign
+
+
+def test_a_required_staff_only_field_makes_the_form_say_so_and_creates_nothing(
+    desk: dict[str, Any], web_form: WebForm, visitor: Visitor, caplog: Any
+) -> None:
+    customfields.create_definition(
+        actor=desk["admin"],
+        target="tickets.ticket",
+        subtarget=form_key_of(desk["repair"].pk),
+        key="serial",
+        field_type="text",
+        label_zh="序列号",
+        label_en="Serial number",
+        is_required=True,
+    )
+    customers_before = Customer.objects.count()
+    response = visitor.post(web_form)
+    assert response.status_code == 422
+    assert "This form cannot be sent right now." in response.content.decode()
+    assert 'value="Washing machine does not drain"' in response.content.decode()
+    assert (Ticket.objects.count(), Customer.objects.count()) == (0, customers_before)
+    assert "cannot create tickets" in caplog.text
