@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from django.core.files.uploadedfile import UploadedFile as DjangoUploadedFile
+from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -37,6 +38,7 @@ from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
 from aftersales.core.errors import DomainError, PermissionDenied, PreconditionFailed
 from aftersales.customers import selectors as customer_selectors
+from aftersales.customers import services as customer_services
 from aftersales.customers.models import Customer, CustomerIdentity
 from aftersales.customfields import services as customfields
 from aftersales.tickets import filtering, selectors, services
@@ -204,6 +206,12 @@ AnyTicketOut = Annotated[TicketOut | CustomerTicketOut, Field(discriminator="aud
 class IdentityRef(Schema):
     kind: CustomerIdentity.Kind
     value: str = Field(..., min_length=1, max_length=254)
+    name: str | None = Field(
+        None,
+        max_length=200,
+        description="An app user (kind app_user_id) seen for the first time becomes a new "
+        "customer of the ticket type's business line under this name.",
+    )
 
 
 class TicketIn(Schema):
@@ -952,7 +960,7 @@ def _create_as_contact(request: HttpRequest, payload: TicketIn) -> Ticket:
     )
 
 
-def _requester(viewer: Any, payload: TicketIn) -> Customer:
+def _requester(viewer: Any, payload: TicketIn, ticket_type: TicketType) -> Customer:
     if payload.requester_id is not None and payload.requester is not None:
         raise DomainError(
             "invalid",
@@ -964,6 +972,14 @@ def _requester(viewer: Any, payload: TicketIn) -> Customer:
         found = customer_selectors.find_customer_by_identity(
             payload.requester.kind, payload.requester.value
         )
+        if found is None and payload.requester.kind == CustomerIdentity.Kind.APP_USER_ID:
+            # The company's own app files for its users: one it never sent before is new.
+            return customer_services.create_customer(
+                actor=viewer,
+                name=payload.requester.name or payload.requester.value,
+                business_line=ticket_type.business_line,
+                identities=[(payload.requester.kind, payload.requester.value)],
+            )
         if found is None or not visible.filter(pk=found.pk).exists():
             raise _unknown_reference("requester")
         return found
@@ -982,32 +998,39 @@ def create_ticket(
         ticket = _create_as_contact(request, payload)
     else:
         authz.require_permission(user, ADD_TICKET)
-        ticket = services.create_ticket(
-            actor=user,
-            ticket_type=_resolve(
-                selectors.ticket_types_usable_by(user), payload.ticket_type_id, "ticket_type_id"
-            ),
-            requester=_requester(user, payload),
-            subject=payload.subject,
-            description=payload.description,
-            channel=payload.channel,
-            priority=payload.priority,
-            team=_resolve(accounts_selectors.teams_visible_to(user), payload.team_id, "team_id"),
-            assignee=_resolve(_staff_members(user), payload.assignee_id, "assignee_id"),
-            organisation=_resolve(
-                customer_selectors.organisations_visible_to(user),
-                payload.organisation_id,
-                "organisation_id",
-            ),
-            custom_fields=payload.custom_fields,
-            tags=payload.tags,
-            followers=_resolve_many(_staff_members(user), payload.follower_ids, "follower_ids"),
-            due_at=payload.due_at,
-            parent=_resolve(selectors.tickets_visible_to(user), payload.parent_id, "parent_id"),
+        ticket_type = _resolve(
+            selectors.ticket_types_usable_by(user), payload.ticket_type_id, "ticket_type_id"
         )
+        # A customer created for a new app user must not outlive a refused ticket.
+        with transaction.atomic():
+            ticket = _create_as_staff(user, payload, ticket_type)
     ticket = _fresh(request, ticket.pk)
     response["Location"] = reverse("api:get_ticket", kwargs={"ticket_id": ticket.pk})
     return Status(201, _ticket_response(request, ticket, response))
+
+
+def _create_as_staff(user: Any, payload: TicketIn, ticket_type: TicketType) -> Ticket:
+    return services.create_ticket(
+        actor=user,
+        ticket_type=ticket_type,
+        requester=_requester(user, payload, ticket_type),
+        subject=payload.subject,
+        description=payload.description,
+        channel=payload.channel,
+        priority=payload.priority,
+        team=_resolve(accounts_selectors.teams_visible_to(user), payload.team_id, "team_id"),
+        assignee=_resolve(_staff_members(user), payload.assignee_id, "assignee_id"),
+        organisation=_resolve(
+            customer_selectors.organisations_visible_to(user),
+            payload.organisation_id,
+            "organisation_id",
+        ),
+        custom_fields=payload.custom_fields,
+        tags=payload.tags,
+        followers=_resolve_many(_staff_members(user), payload.follower_ids, "follower_ids"),
+        due_at=payload.due_at,
+        parent=_resolve(selectors.tickets_visible_to(user), payload.parent_id, "parent_id"),
+    )
 
 
 @router.post(
