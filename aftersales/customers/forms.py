@@ -185,7 +185,9 @@ class LinkIdentityForm(forms.Form):
 
     def __init__(self, *args: Any, identities: list[CustomerIdentity], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["identity"].choices = [(i.pk, str(i)) for i in identities if i.is_active]
+        field = self.fields["identity"]
+        assert isinstance(field, forms.TypedChoiceField)  # noqa: S101 - narrows the type
+        field.choices = [(i.pk, str(i)) for i in identities if i.is_active]
 
 
 class NoteForm(forms.Form):
