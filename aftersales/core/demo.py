@@ -10,10 +10,12 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from aftersales.accounts import services as accounts
 from aftersales.accounts.models import BusinessLine, Role, RoleGrant, Team, User
@@ -139,6 +141,7 @@ def load_demo() -> list[DemoLogin]:
     )
     _load_tickets(admin, liu, teams)
     _load_rules(admin, teams)
+    _load_surveys(admin, teams)
     transaction.on_commit(lambda: _save(logins))
     return logins
 
@@ -366,6 +369,74 @@ def _load_rules(admin: User, teams: list[Team]) -> None:
                 {"type": "note", "body": "{{ ticket.number }} 两小时未受理，请主管关注。"},
             ],
         },
+    )
+
+
+def _load_surveys(admin: User, teams: list[Team]) -> None:
+    """Survey settings of the line, the rule "rating at most 2 → reopen and tell the team
+    lead", and Mr Liu's answered survey on his solved ticket."""
+    from aftersales.automation import services as automation
+    from aftersales.notifications import services as notifications
+    from aftersales.surveys import services as surveys
+
+    line = teams[0].business_line
+    reasons = [dict(reason) for reason in surveys.DEFAULT_REASONS]
+    reasons.append({"key": "on-time", "label_zh": "工程师准时上门", "label_en": "Engineer on time"})
+    surveys.create_settings(
+        actor=admin,
+        business_line=line,
+        values={"delay_minutes": 30, "link_valid_days": 14, "editable_days": 7, "reasons": reasons},
+    )
+    texts = {
+        "zh-hans": {
+            "subject": "[{{ ticket.number }}] 客户差评，工单已重新打开",
+            "body": "{{ customer.name }} 对工单“{{ ticket.subject }}”的评价较低，"
+            "工单已重新打开，请跟进。\n{{ ticket.url }}",
+        },
+        "en": {
+            "subject": "[{{ ticket.number }}] Low rating: the ticket is open again",
+            "body": '{{ customer.name }} rated "{{ ticket.subject }}" low; the ticket was '
+            "reopened. Please follow up.\n{{ ticket.url }}",
+        },
+    }
+    low_rating = notifications.create_template(
+        actor=admin,
+        key="low-satisfaction",
+        name="Low satisfaction rating (staff)",
+        event="custom",
+        audience="staff",
+        content={"in_app": texts, "email": texts},
+    )
+    repair = TicketType.objects.get(key="repair", business_line=line)
+    automation.create_rule(
+        actor=admin,
+        values={
+            "name": "差评重开并通知组长 · Low rating: reopen and tell the team lead",
+            "triggers": ["survey_answered"],
+            "condition": {"all": [{"field": "ticket.satisfaction", "op": "lte", "value": 2}]},
+            "actions": [
+                {
+                    "type": "set_status",
+                    "status": TicketStatus.objects.get(ticket_type=repair, key="open").pk,
+                },
+                {"type": "notify", "audiences": ["team_lead"], "template": low_rating.pk},
+            ],
+            "business_lines": [line.pk],
+        },
+    )
+    solved = Ticket.objects.filter(business_line=line, status_category="solved").first()
+    if solved is None:
+        return
+    # Solved half an hour ago: the survey is due, goes out and is answered.
+    survey = surveys.schedule_survey(ticket=solved, now=timezone.now() - timedelta(minutes=30))
+    if survey is None:
+        return
+    surveys.send_survey(survey_id=survey.pk)
+    surveys.answer_survey(
+        survey=survey,
+        rating=5,
+        comment="工程师很专业，噪音问题彻底解决了。",
+        reasons=["expertise", "on-time"],
     )
 
 

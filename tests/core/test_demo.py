@@ -103,7 +103,7 @@ def test_demo_has_rules_that_act_on_new_tickets(django_capture_on_commit_callbac
             custom_fields={"fault": ["washer", "e3"], "in_warranty": False},
         )
     # then
-    assert Rule.objects.count() == 2
+    assert Rule.objects.count() == 3  # and the low-rating rule of the surveys
     assert Automation.objects.count() == 1
     ticket.refresh_from_db()
     assert vip.tier.key == "vip"
