@@ -45,13 +45,14 @@ DEFAULT_TEMPLATES: tuple[DefaultTemplate, ...] = (
                 (
                     "[{{ ticket.number }}] 我们已收到您的请求：{{ ticket.subject }}",
                     "{{ customer.name }}，您好：\n\n我们已收到您的请求“{{ ticket.subject }}”，"
-                    "工单号 {{ ticket.number }}。我们会尽快处理并与您联系。" + _SIGNATURE_ZH,
+                    "工单号 {{ ticket.number }}。我们会尽快处理并与您联系。\n\n"
+                    "随时查看进度：{{ request.url }}" + _SIGNATURE_ZH,
                 ),
                 (
                     "[{{ ticket.number }}] We received your request: {{ ticket.subject }}",
                     "Hello {{ customer.name }},\n\nWe received your request "
                     '"{{ ticket.subject }}" as ticket {{ ticket.number }}. We will get back '
-                    "to you soon." + _SIGNATURE_EN,
+                    "to you soon.\n\nFollow it here: {{ request.url }}" + _SIGNATURE_EN,
                 ),
             ),
             Channel.SMS: _texts(
@@ -70,12 +71,14 @@ DEFAULT_TEMPLATES: tuple[DefaultTemplate, ...] = (
                 (
                     "[{{ ticket.number }}] {{ ticket.subject }} 有新回复",
                     "{{ customer.name }}，您好：\n\n{{ actor.name }} 回复了您的工单 "
-                    "{{ ticket.number }}：\n\n{{ comment.excerpt }}" + _SIGNATURE_ZH,
+                    "{{ ticket.number }}：\n\n{{ comment.excerpt }}\n\n"
+                    "查看并回复：{{ request.url }}" + _SIGNATURE_ZH,
                 ),
                 (
                     "[{{ ticket.number }}] New reply: {{ ticket.subject }}",
                     "Hello {{ customer.name }},\n\n{{ actor.name }} replied to your ticket "
-                    "{{ ticket.number }}:\n\n{{ comment.excerpt }}" + _SIGNATURE_EN,
+                    "{{ ticket.number }}:\n\n{{ comment.excerpt }}\n\n"
+                    "See and reply: {{ request.url }}" + _SIGNATURE_EN,
                 ),
             ),
         },

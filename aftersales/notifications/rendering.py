@@ -70,14 +70,23 @@ def _ticket_value(name: str) -> Value:
     return lambda c: "" if c.ticket is None else function(c)
 
 
-def _ticket_url(context: Context) -> str:
-    if context.ticket is None:
-        return ""
+def _absolute(path: str) -> str:
     base = getattr(settings, "AFTERSALES_BASE_URL", None) or os.environ.get(
         "AFTERSALES_BASE_URL", ""
     )
-    path = reverse("tickets:ticket_detail", args=[context.ticket.number])
     return base.rstrip("/") + path
+
+
+def _ticket_url(context: Context) -> str:
+    if context.ticket is None:
+        return ""
+    return _absolute(reverse("tickets:ticket_detail", args=[context.ticket.number]))
+
+
+def _request_url(context: Context) -> str:
+    if context.ticket is None:
+        return ""
+    return _absolute(reverse("portal:request_detail", args=[context.ticket.number]))
 
 
 _TICKET_NAMES = (
@@ -103,6 +112,7 @@ PLACEHOLDERS: dict[str, tuple[str | Promise, Value, bool]] = {
         for name in _TICKET_NAMES
     },
     "ticket.url": (_("The link to the ticket in the workspace"), _ticket_url, False),
+    "request.url": (_("The link to the request on the customer portal"), _request_url, True),
     "recipient.name": (_("The recipient's name"), lambda c: c.recipient_name, True),
     "actor.name": (
         _("The person who caused the notification"),
