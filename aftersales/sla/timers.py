@@ -183,16 +183,18 @@ def _settle_pauses(target: TicketSlaTarget, spec: CalendarSpec | None) -> None:
     year whose holiday schedule was not loaded); raises CalendarNotCovered while it still is."""
     if not any(pause.get("minutes") is None for pause in target.pauses):
         return
-    pauses = []
+    pauses, added = [], 0
     for pause in target.pauses:
         if pause.get("minutes") is None:
             minutes = _between(
                 spec, datetime.fromisoformat(pause["from"]), datetime.fromisoformat(pause["to"])
             )
             pause = {**pause, "minutes": minutes}
-            target.paused_minutes += minutes
+            added += minutes
         pauses.append(pause)
+    # Only once every pause could be counted, so a failure leaves the clock as it was.
     target.pauses = pauses
+    target.paused_minutes += added
 
 
 def _wait_for_schedule(

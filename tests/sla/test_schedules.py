@@ -146,6 +146,7 @@ def test_the_calendar_and_sla_pages_list_the_waiting_calendars_for_admins_only(
     make_ticket: Callable[..., Ticket],
     settle: Any,
     login_client: Callable[[User], JsonClient],
+    make_user: Callable[..., User],
 ) -> None:
     _waiting_ticket(desk, make_ticket, settle)
     with time_machine.travel(local("2026-12-21 11:00"), tick=False):
@@ -157,6 +158,11 @@ def test_the_calendar_and_sla_pages_list_the_waiting_calendars_for_admins_only(
         assert "East office: 2027 not loaded, 2 tickets waiting" in page, url
     agent_page = login_client(desk["insider"]).get("/sla/at-risk/").content.decode()
     assert 'data-testid="missing-schedules"' not in agent_page
+    # a manager of the other line's team does not see the East office calendar
+    west = make_user("west-manager", role="service-manager", scope="teams", teams=[desk["team_b"]])
+    west_page = login_client(west).get("/settings/calendars/").content.decode()
+    assert west_page.count('data-testid="missing-schedules"') == 0
+    assert "East office: 2027" not in west_page
 
 
 def test_loading_the_year_gives_the_waiting_clocks_their_deadlines(
