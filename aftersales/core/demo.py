@@ -142,6 +142,7 @@ def load_demo() -> list[DemoLogin]:
     _load_tickets(admin, liu, teams)
     _load_rules(admin, teams)
     _load_surveys(admin, teams)
+    _load_messaging(admin, line, teams[0])
     transaction.on_commit(lambda: _save(logins))
     return logins
 
@@ -437,6 +438,28 @@ def _load_surveys(admin: User, teams: list[Team]) -> None:
         rating=5,
         comment="工程师很专业，噪音问题彻底解决了。",
         reasons=["expertise", "on-time"],
+    )
+
+
+def _load_messaging(admin: User, line: BusinessLine, team: Team) -> None:
+    """A WeChat Official Account whose callbacks land as consultations for the front line.
+
+    Its token and AES key are random; enter the real AppID and secret (and the same token
+    and key on the WeChat side) to connect it."""
+    from aftersales.messaging import services as messaging
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    messaging.create_account(
+        actor=admin,
+        key="demo-official-account",
+        name="售后服务号 Service account (demo)",
+        kind="wechat_official",
+        app_id="wx0000000000000000",
+        token=secrets.token_hex(16),
+        encoding_aes_key="".join(secrets.choice(alphabet) for _ in range(43)),
+        business_line=line,
+        team=team,
+        ticket_type=TicketType.objects.get(business_line=line, key="consultation"),
     )
 
 
