@@ -128,9 +128,13 @@ class MessageQuery(Schema):
 
 
 def _mailbox_out(mailbox: Mailbox) -> dict[str, Any]:
-    fields = {name: getattr(mailbox, name) for name in MailboxOut.model_fields}
+    fields = {
+        name: getattr(mailbox, name)
+        for name in MailboxOut.model_fields
+        if not name.startswith("has_") and name != "id"
+    }
     return {
-        **{k: v for k, v in fields.items() if not k.startswith("has_")},
+        **fields,
         "id": mailbox.pk,
         "folders": mailbox.fetch_folders,
         "has_imap_password": bool(mailbox.imap_password),

@@ -242,7 +242,7 @@ def test_gbk_body_labelled_gb2312_and_raw_8bit_subject_decode(mailbox: Mailbox) 
         "From: carol@example.com\r\nTo: support@example.com\r\nSubject: 朱镕基\r\n"
         "Message-ID: <gbk@client.example.com>\r\nMIME-Version: 1.0\r\n"
         "Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-    ).encode("utf-8") + "朱镕基的打印机".encode("gbk")
+    ).encode() + "朱镕基的打印机".encode("gbk")
     # when
     row = ingest(mailbox, raw)
     # then
