@@ -373,6 +373,28 @@ def ticket_survey(request: HttpRequest, ticket_id: int) -> dict[str, Any]:
     return _survey_out(survey)
 
 
+@router.post(
+    "/tickets/{ticket_id}/survey/response",
+    response=SurveyOut,
+    summary="Record the customer's answer given on the phone (send If-Match to refuse stale)",
+)
+def record_response(
+    request: HttpRequest, ticket_id: int, payload: ResponseIn, response: HttpResponse
+) -> dict[str, Any]:
+    ticket = get_object_or_404(tickets_visible_to(request.user), pk=ticket_id)
+    survey = selectors.survey_for_ticket(ticket)
+    if survey is None:
+        raise NotFound("not_found")
+    survey = services.answer_survey(
+        survey=survey,
+        actor=request.user,
+        expected_version=expected_version(request),
+        **payload.dict(),
+    )
+    response["ETag"] = etag_of(survey.version)
+    return _survey_out(Survey.objects.select_related("ticket").get(pk=survey.pk))
+
+
 # --- The customer's side, by signed token ------------------------------------------------------
 
 

@@ -326,3 +326,32 @@ def test_a_wrong_or_expired_token_answers_nothing(
     assert wrong.status_code == 404
     assert (expired.status_code, expired.json()["code"]) == (410, "link_expired")
     assert Survey.objects.get(pk=survey.pk).rating is None
+
+
+def test_an_agent_with_the_permission_records_a_phone_answer(
+    desk: dict[str, Any],
+    token_client: TokenClient,
+    sent_survey: Callable[..., Survey],
+    make_user: Callable[..., User],
+) -> None:
+    """Agents do not hold surveys.record_response; a manager does not either by default; an
+    administrator does; someone outside the ticket's scope gets a 404."""
+    # given
+    survey = sent_survey()
+    url = f"/api/v1/tickets/{survey.ticket_id}/survey/response"
+    # when
+    agent = token_client(desk["insider"]).post_json(url, {"rating": 1})
+    outsider = token_client(desk["outsider"]).post_json(url, {"rating": 1})
+    admin = token_client(desk["admin"]).post_json(url, {"rating": 3, "comment": "By phone"})
+    stale = token_client(desk["admin"]).post_json(url, {"rating": 4}, HTTP_IF_MATCH='W/"1"')
+    # then
+    assert (agent.status_code, outsider.status_code) == (403, 404)
+    assert (admin.status_code, admin.json()["rating"], admin.json()["comment"]) == (
+        200,
+        3,
+        "By phone",
+    )
+    assert stale.status_code == 412
+    event = OutboxEvent.objects.get(topic="survey.answered")
+    assert (event.actor_id, event.payload["from_customer"]) == (desk["admin"].pk, False)
+    assert Survey.objects.get(pk=survey.pk).rating == 3

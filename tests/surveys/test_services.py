@@ -454,3 +454,19 @@ def test_a_low_rating_reopening_does_not_withdraw_the_answered_survey(
     # then
     survey.refresh_from_db()
     assert (survey.state, survey.rating) == ("answered", 1)
+
+
+def test_a_contact_answers_their_own_tickets_survey_only(
+    desk: dict[str, Any], sent_survey: Callable[..., Survey]
+) -> None:
+    """The portal answers as the signed-in contact: Bob's login cannot rate Alice's ticket."""
+    # given
+    survey = sent_survey()
+    # when
+    with pytest.raises(services.NotFound):
+        services.answer_survey(survey=survey, actor=desk["contact_b"], rating=1)
+    services.answer_survey(survey=survey, actor=desk["contact_a"], rating=4)
+    # then
+    assert Survey.objects.get(pk=survey.pk).rating == 4
+    [event] = OutboxEvent.objects.filter(topic="survey.answered")
+    assert (event.actor_id, event.payload["from_customer"]) == (desk["contact_a"].pk, True)
