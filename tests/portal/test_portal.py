@@ -17,6 +17,10 @@ from aftersales.customers.models import Customer
 from aftersales.customfields import services as customfields
 from aftersales.knowledge import services as knowledge_services
 from aftersales.knowledge.models import Article, Deflection
+from aftersales.notifications.defaults import sync_default_templates
+from aftersales.notifications.models import Delivery
+from aftersales.outbox import services as outbox
+from aftersales.outbox.models import OutboxEvent
 from aftersales.portal import services as portal
 from aftersales.portal.models import SignInCode
 from aftersales.tickets import services as ticket_services
@@ -273,3 +277,21 @@ def test_a_customer_login_is_made_when_a_channel_opens_the_portal(desk: dict[str
     assert not user.has_usable_password()
     assert Customer.objects.get(pk=carol.pk).portal_user == user
     assert portal.ensure_portal_login(customer=carol) == user
+
+
+def test_the_received_mail_links_to_the_request_on_the_portal(desk: dict[str, Any]) -> None:
+    sync_default_templates()
+    customer_services.add_identity(
+        actor=desk["admin"], customer=desk["alice"], kind="email", value="alice@example.com"
+    )
+    ticket = portal.submit_request(
+        actor=desk["contact_a"],
+        ticket_type=desk["repair"],
+        subject="Washer shows E3",
+        description="",
+        custom_fields={},
+    )
+    for event in OutboxEvent.objects.filter(topic="ticket.created"):
+        outbox.deliver_event(str(event.pk))  # as a worker would
+    mails = Delivery.objects.filter(channel="email", address="alice@example.com")
+    assert any(f"/portal/requests/{ticket.number}/" in d.body for d in mails)
