@@ -10,8 +10,10 @@ from django.test import TestCase
 from django.utils import timezone
 
 from aftersales.accounts.models import User
+from aftersales.automation import services as automation
 from aftersales.customers import services as customer_services
 from aftersales.customers.models import CustomerTier
+from aftersales.notifications import services as notifications
 from aftersales.notifications.defaults import sync_default_templates
 from aftersales.surveys import services
 from aftersales.surveys.models import Survey
@@ -99,3 +101,40 @@ def sent_survey(
         return survey
 
     return make
+
+
+@pytest.fixture
+def low_rating_rule(desk: dict[str, Any], make_ticket: Callable[..., Ticket]) -> Any:
+    """The rule "survey answered, satisfaction at most 2 → reopen and tell the team lead",
+    saved by the administrator through the automation services."""
+    lead = desk["colleague"]
+    team = desk["team_a"]
+    team.lead = lead
+    team.save(update_fields=["lead"])
+    template = notifications.create_template(
+        actor=desk["admin"],
+        key="low-rating",
+        name="Low satisfaction rating",
+        event="custom",
+        audience="staff",
+        content={
+            "in_app": {
+                "en": {"subject": "Low rating on {{ ticket.number }}", "body": "{{ reason }}"},
+                "zh-hans": {"subject": "{{ ticket.number }} 差评", "body": "{{ reason }}"},
+            }
+        },
+    )
+    open_status = status(make_ticket(), "open")
+    return automation.create_rule(
+        actor=desk["admin"],
+        values={
+            "name": "Low rating reopens",
+            "triggers": ["survey_answered"],
+            "condition": {"all": [{"field": "ticket.satisfaction", "op": "lte", "value": 2}]},
+            "actions": [
+                {"type": "set_status", "status": open_status.pk},
+                {"type": "notify", "audiences": ["team_lead"], "template": template.pk},
+            ],
+            "business_lines": [desk["line_a"].pk],
+        },
+    )

@@ -13,9 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aftersales.audit.models import AuditEntry
-from aftersales.automation import services as automation
 from aftersales.automation.models import Execution
-from aftersales.notifications import services as notifications
 from aftersales.notifications.models import Delivery, Notification
 from aftersales.outbox.models import OutboxEvent
 from aftersales.surveys import selectors, services
@@ -374,43 +372,6 @@ def test_the_token_of_one_ticket_never_opens_another(
 
 
 # --- Rules --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def low_rating_rule(desk: dict[str, Any], make_ticket: MakeTicket) -> Any:
-    """ "Survey answered, satisfaction at most 2 → reopen and tell the team lead", saved by the
-    administrator through the automation services."""
-    lead = desk["colleague"]
-    team = desk["team_a"]
-    team.lead = lead
-    team.save(update_fields=["lead"])
-    template = notifications.create_template(
-        actor=desk["admin"],
-        key="low-rating",
-        name="Low satisfaction rating",
-        event="custom",
-        audience="staff",
-        content={
-            "in_app": {
-                "en": {"subject": "Low rating on {{ ticket.number }}", "body": "{{ reason }}"},
-                "zh-hans": {"subject": "{{ ticket.number }} 差评", "body": "{{ reason }}"},
-            }
-        },
-    )
-    open_status = status(make_ticket(), "open")
-    return automation.create_rule(
-        actor=desk["admin"],
-        values={
-            "name": "Low rating reopens",
-            "triggers": ["survey_answered"],
-            "condition": {"all": [{"field": "ticket.satisfaction", "op": "lte", "value": 2}]},
-            "actions": [
-                {"type": "set_status", "status": open_status.pk},
-                {"type": "notify", "audiences": ["team_lead"], "template": template.pk},
-            ],
-            "business_lines": [desk["line_a"].pk],
-        },
-    )
 
 
 @pytest.mark.parametrize(
