@@ -143,6 +143,7 @@ def load_demo() -> list[DemoLogin]:
     _load_rules(admin, teams)
     _load_surveys(admin, teams)
     _load_messaging(admin, line, teams[0])
+    _load_mailbox(admin, line, teams[0])
     transaction.on_commit(lambda: _save(logins))
     return logins
 
@@ -460,6 +461,22 @@ def _load_messaging(admin: User, line: BusinessLine, team: Team) -> None:
         business_line=line,
         team=team,
         ticket_type=TicketType.objects.get(business_line=line, key="consultation"),
+    )
+
+
+def _load_mailbox(admin: User, line: BusinessLine, team: Team) -> None:
+    """A support mailbox, switched off and without servers: fill in the IMAP (and SMTP)
+    account under Settings → Mailboxes, check the connection, then switch it on."""
+    from aftersales.channels import services as channels
+
+    channels.create_mailbox(
+        actor=admin,
+        address="service@example.com",
+        display_name="售后服务中心 After-sales service",
+        business_line=line,
+        team=team,
+        ticket_type=TicketType.objects.get(business_line=line, key="repair"),
+        is_active=False,
     )
 
 
