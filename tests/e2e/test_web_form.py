@@ -144,16 +144,16 @@ def test_visitor_sends_the_embedded_form_and_sees_the_ticket_number(
         {"name": "drum.png", "mimeType": "image/png", "buffer": PIXEL}
     )
     # the iframe grew to its content (postMessage from the form, origin-checked by embed.js)
-    page.wait_for_function(
-        "() => parseInt(document.querySelector('iframe[data-aftersales-form]').style.height)"
-        " !== 640"
-    )
+    height = "parseInt(document.querySelector('iframe[data-aftersales-form]').style.height)"
+    page.wait_for_function(f"() => {height} !== 640")
+    filled_height = page.evaluate(f"() => {height}")
     page.wait_for_timeout((webforms.MIN_FILL_SECONDS + 0.5) * 1000)  # a person types
     form.get_by_test_id("web-form-submit").click()
 
     # then: the success message and the number, inside the iframe on the shop's page
     done = form.get_by_test_id("web-form-done")
     done.wait_for()
+    page.wait_for_function(f"() => {height} < {filled_height}")  # and shrank to the answer
     ticket = Ticket.objects.get()
     assert "Thank you! An engineer will call you today." in done.inner_text()
     assert ticket.number in done.inner_text()

@@ -12,7 +12,9 @@
   }
 
   function reportHeight() {
-    tell({ type: "resize", height: document.documentElement.scrollHeight });
+    // The body's own height: the document's scrollHeight never drops below the iframe's
+    // current height, so the frame could grow but never shrink back.
+    tell({ type: "resize", height: Math.ceil(document.body.getBoundingClientRect().height) });
   }
 
   if (embedded) {
@@ -23,6 +25,10 @@
     reportHeight();
   }
 
+  if (document.querySelector("[data-testid=web-form-done]")) {
+    // The answer replaces a long form: start at its top, not where the form was scrolled to.
+    window.scrollTo(0, 0);
+  }
   var done = document.querySelector("[data-ticket-number]");
   if (done) {
     tell({ type: "submitted", number: done.getAttribute("data-ticket-number") });

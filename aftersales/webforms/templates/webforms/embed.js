@@ -33,6 +33,7 @@
     if (data.type === "resize" && typeof data.height === "number" && data.height > 0) {
       frame.style.height = Math.min(Math.ceil(data.height), 20000) + "px";
     } else if (data.type === "submitted") {
+      if (frame.getBoundingClientRect().top < 0) { frame.scrollIntoView(); }
       frame.dispatchEvent(new CustomEvent("aftersales:submitted", {
         bubbles: true, detail: { number: String(data.number || "") }
       }));
