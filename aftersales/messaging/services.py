@@ -506,7 +506,7 @@ def _file_message(
     message_id: int, info: dict[str, Any], media: platform_api.Media | None, note: str
 ) -> str:
     message = (
-        InboundMessage.objects.select_for_update()
+        InboundMessage.objects.select_for_update(of=("self",))
         .select_related(
             "account", "account__business_line", "account__team", "account__ticket_type"
         )

@@ -239,3 +239,14 @@ def test_unionid_matches_a_customer_known_from_another_account(
     deliver_all()
     assert Ticket.objects.get().requester == known
     assert CustomerIdentity.objects.get(kind="wechat_openid").customer == known
+
+
+def test_customer_text_that_looks_like_html_stays_text(
+    client: Client, account: PlatformAccount, fake_platform: FakePlatform
+) -> None:
+    post_safe(client, account, text_xml("o-ivan", "<b>bold</b> & <script>x</script>", 7013))
+    deliver_all()
+    ticket = Ticket.objects.get()
+    assert ticket.description == (
+        "<p>&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;x&lt;/script&gt;</p>"
+    )
