@@ -144,6 +144,7 @@ def load_demo() -> list[DemoLogin]:
     _load_surveys(admin, teams)
     _load_messaging(admin, line, teams[0])
     _load_mailbox(admin, line, teams[0])
+    _load_web_form(admin, line, teams[0])
     transaction.on_commit(lambda: _save(logins))
     return logins
 
@@ -477,6 +478,26 @@ def _load_mailbox(admin: User, line: BusinessLine, team: Team) -> None:
         team=team,
         ticket_type=TicketType.objects.get(business_line=line, key="repair"),
         is_active=False,
+    )
+
+
+def _load_web_form(admin: User, line: BusinessLine, team: Team) -> None:
+    """A repair request form for the company's website. Its page is /forms/<key>/; to see it
+    embedded, serve a page holding the script tag shown at /forms/settings/ on
+    http://localhost:8080 (e.g. ``python -m http.server 8080``)."""
+    from aftersales.webforms import services as webforms
+
+    webforms.create_web_form(
+        actor=admin,
+        values={
+            "name": "在线报修 Repair request",
+            "ticket_type": TicketType.objects.get(business_line=line, key="repair"),
+            "team": team,
+            "allowed_origins": ["http://localhost:8080", "http://127.0.0.1:8080"],
+            "success_message_zh": "谢谢！我们已收到您的报修，工程师会尽快与您联系。",
+            "success_message_en": "Thank you! We received your request; an engineer will "
+            "contact you soon.",
+        },
     )
 
 
