@@ -299,8 +299,8 @@ def create_article(
     revision = _revise(article, actor)
     search.index_articles([article])
     audit.record(actor=actor, action=Action.CREATED, obj=article, after=revision.content)
-    _attach(article, files, actor)
     outbox.emit("article.created", article, actor=actor)
+    _attach(article, files, actor)
     if source_ticket is not None:
         link_article(actor=actor, ticket=source_ticket, article=article, method=LinkMethod.SOURCE)
     return article
@@ -323,14 +323,7 @@ def update_article(
     article = Article.objects.select_for_update().get(pk=article.pk)
     _check_version(article, expected_version)
     _check_files(article, files)
-    if files:
-        stored = _attach(article, files, actor)
-        outbox.emit(
-            "article.attachments_added",
-            article,
-            actor=actor,
-            payload={"attachment_ids": [a.pk for a in stored]},
-        )
+    _attach(article, files, actor)
     before = article_content(article)
     fields: list[str] = []
     if "texts" in changes:
@@ -780,6 +773,7 @@ def _check_files(article: Article | None, files: Sequence[Any]) -> None:
 
 
 def _attach(article: Article, files: Sequence[Any], actor: Any) -> list[ArticleAttachment]:
+    """Store checked uploads, audit each and announce them together (nothing when none)."""
     stored = [_store_attachment(article, upload, actor) for upload in files]
     for attachment in stored:
         audit.record(
@@ -787,6 +781,13 @@ def _attach(article: Article, files: Sequence[Any], actor: Any) -> list[ArticleA
             action=Action.CREATED,
             obj=attachment,
             after={"article": article.pk, "filename": attachment.filename, "size": attachment.size},
+        )
+    if stored:
+        outbox.emit(
+            "article.attachments_added",
+            article,
+            actor=actor,
+            payload={"attachment_ids": [a.pk for a in stored]},
         )
     return stored
 
@@ -801,14 +802,7 @@ def add_article_attachments(
     if not files:
         raise DomainError("required", field="attachments", message=_("Choose a file."))
     _check_files(article, files)
-    stored = _attach(article, files, actor)
-    outbox.emit(
-        "article.attachments_added",
-        article,
-        actor=actor,
-        payload={"attachment_ids": [a.pk for a in stored]},
-    )
-    return stored
+    return _attach(article, files, actor)
 
 
 @transaction.atomic
