@@ -20,6 +20,7 @@ the audit log and the outbox event ``survey.answered`` that rules react to.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -370,8 +371,11 @@ def survey_url(survey: Survey) -> str:
 
 def survey_link(survey: Survey) -> str:
     """The survey page as notifications carry it: the site's base URL and the path."""
-    base = str(getattr(django_settings, "AFTERSALES_BASE_URL", "") or "")
-    return base.rstrip("/") + survey_url(survey)
+    # The same source of the site's address as the ticket links of notifications.
+    base = getattr(django_settings, "AFTERSALES_BASE_URL", None) or os.environ.get(
+        "AFTERSALES_BASE_URL", ""
+    )
+    return str(base).rstrip("/") + survey_url(survey)
 
 
 def survey_for_token(token: str) -> Survey:
@@ -762,13 +766,14 @@ def answer_survey(
         changes=changes,
         created_at=now,
     )
+    changed_before, changed_after = audit.diff(before, audit.snapshot(locked))
     audit.record(
         actor=person,
         action=Action.CREATED if first else Action.UPDATED,
         verb="survey_answered",
         obj=locked,
-        before=None if first else audit.diff(before, audit.snapshot(locked))[0],
-        after=audit.diff(before, audit.snapshot(locked))[1],
+        before=None if first else changed_before,
+        after=changed_after,
     )
     from_customer = person is None or person.kind == User.Kind.CUSTOMER
     outbox.emit(

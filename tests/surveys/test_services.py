@@ -431,3 +431,18 @@ def test_a_contact_answers_their_own_tickets_survey_only(
     assert Survey.objects.get(pk=survey.pk).rating == 4
     [event] = OutboxEvent.objects.filter(topic="survey.answered")
     assert (event.actor_id, event.payload["from_customer"]) == (desk["contact_a"].pk, True)
+
+
+def test_the_mailed_link_carries_the_sites_address(
+    make_ticket: MakeTicket, move: Move, alice_mail: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    monkeypatch.setenv("AFTERSALES_BASE_URL", "https://service.example.com/")
+    ticket = make_ticket()
+    move(ticket, "solved")
+    survey = Survey.objects.get(ticket=ticket)
+    # when
+    services.send_survey(survey_id=survey.pk, now=survey.send_after)
+    # then
+    body = Delivery.objects.get(notification__event="survey").body
+    assert f"https://service.example.com{services.survey_url(survey)}" in body
