@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "aftersales.webforms",
     "aftersales.channels",
     "aftersales.messaging",
+    "aftersales.calls",
     "aftersales.api",
     "aftersales.web",
     *env_list("AFTERSALES_EXTRA_APPS", []),

@@ -28,5 +28,6 @@ urlpatterns = [
     path("forms/", include("aftersales.webforms.urls")),
     path("settings/mailboxes/", include("aftersales.channels.urls")),
     path("messaging/", include("aftersales.messaging.urls")),
+    path("calls/", include("aftersales.calls.urls")),
     path("", include("aftersales.web.urls")),
 ]

@@ -136,6 +136,7 @@ def _mount() -> None:
     api.add_router("/", "aftersales.webforms.api.router")
     api.add_router("/", "aftersales.channels.api.router")
     api.add_router("/", "aftersales.messaging.api.router")
+    api.add_router("/", "aftersales.calls.api.router")
 
 
 _mount()

@@ -25,6 +25,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Tickets"), "tickets:inbox", "tickets.view_ticket", _("Workspace")),
     NavItem(_("SLA at risk"), "sla_policies:at_risk", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Customers"), "customers:customer_list", "customers.view_customer", _("Workspace")),
+    NavItem(_("Phone calls"), "calls:call_list", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Knowledge"), "knowledge:article_list", "knowledge.view_article", _("Workspace")),
     NavItem(_("Macros"), "tickets:macro_list", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Queues"), "routing:queue_list", "routing.view_queue", _("Workspace")),
