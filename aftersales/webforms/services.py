@@ -661,6 +661,16 @@ def caught_by_honeypot(web_form: WebForm, value: Any) -> bool:
     return False
 
 
+def _team_for_ticket(web_form: WebForm) -> Team | None:
+    """The form's team; one deactivated since is dropped (routing then decides) rather than
+    refusing the visitor for a setting they cannot see."""
+    team = web_form.team
+    if team is not None and not team.is_active:
+        logger.warning("Web form %s names inactive team %s; filed without it", web_form.pk, team.pk)
+        return None
+    return team
+
+
 def _plain(value: Any) -> str:
     """Visitors type plain text: keep it as typed (escaped, with its line breaks)."""
     if not isinstance(value, str) or not value.strip():
@@ -731,7 +741,7 @@ def submit(
                 description=_plain(description),
                 channel=Ticket.Channel.WEB_FORM,
                 priority=web_form.default_priority,
-                team=web_form.team,
+                team=_team_for_ticket(web_form),
                 custom_fields=cleaned.custom_fields,
                 files=list(files),
             )

@@ -382,3 +382,57 @@ def test_a_required_staff_only_field_makes_the_form_say_so_and_creates_nothing(
     assert 'value="Washing machine does not drain"' in response.content.decode()
     assert (Ticket.objects.count(), Customer.objects.count()) == (0, customers_before)
     assert "cannot create tickets" in caplog.text
+
+
+def test_a_cascading_choice_is_chosen_level_by_level(
+    desk: dict[str, Any], web_form: WebForm, visitor: Visitor
+) -> None:
+    customfields.create_definition(
+        actor=desk["admin"],
+        target="tickets.ticket",
+        subtarget=form_key_of(desk["repair"].pk),
+        key="product",
+        field_type="cascade",
+        label_zh="产品与故障",
+        label_en="Product and fault",
+        is_required=True,
+        customer_visible=True,
+        customer_editable=True,
+        config={
+            "options": [
+                {
+                    "key": "washer",
+                    "label_zh": "洗衣机",
+                    "label_en": "Washing machine",
+                    "children": [
+                        {"key": "e3", "label_zh": "E3 不排水", "label_en": "E3 does not drain"}
+                    ],
+                }
+            ]
+        },
+    )
+    # choosing the first level brings the second (live re-render)
+    second = visitor.client.post(
+        f"/forms/{web_form.key}/fields/", {"cf_product__0": "washer"}
+    ).content.decode()
+    assert 'name="cf_product__1"' in second
+    assert "E3 does not drain" in second
+    # an unfinished path is refused next to the field
+    unfinished = visitor.post(web_form, {"cf_product__0": "washer"})
+    assert unfinished.status_code == 422
+    assert "Choose down to the last level." in unfinished.content.decode()
+    done = visitor.post(web_form, {"cf_product__0": "washer", "cf_product__1": "e3"})
+    assert done.status_code == 201
+    assert Ticket.objects.get().custom_fields == {"product": ["washer", "e3"]}
+
+
+def test_a_team_deactivated_since_does_not_block_visitors(
+    desk: dict[str, Any], web_form: WebForm, visitor: Visitor
+) -> None:
+    from aftersales.accounts import services as accounts
+
+    accounts.update_team(actor=desk["admin"], team=desk["team_a"], changes={"is_active": False})
+    response = visitor.post(web_form)
+    assert response.status_code == 201
+    ticket = Ticket.objects.get()
+    assert (ticket.business_line_id, ticket.team_id) == (desk["line_a"].pk, None)
