@@ -123,7 +123,8 @@ def settings_list(request: HttpRequest) -> HttpResponse:
         "surveys/settings_list.html",
         {
             "rows": rows,
-            "has_default": any(row.business_line_id is None for row in rows),
+            # The built-in values apply only while nobody saved a default row.
+            "has_default": SurveySettings.objects.filter(business_line__isnull=True).exists(),
             "built_in": services.built_in_settings(),
             "may_add": authz.has_permission(request.user, services.ADD_SETTINGS),
         },

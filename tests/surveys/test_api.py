@@ -355,3 +355,14 @@ def test_an_agent_with_the_permission_records_a_phone_answer(
     event = OutboxEvent.objects.get(topic="survey.answered")
     assert (event.actor_id, event.payload["from_customer"]) == (desk["admin"].pk, False)
     assert Survey.objects.get(pk=survey.pk).rating == 3
+
+
+def test_the_openapi_document_describes_the_survey_endpoints(api_client: JsonClient) -> None:
+    # when
+    document = api_client.get("/api/v1/openapi.json").json()
+    # then
+    paths = document["paths"]
+    assert "/api/v1/surveys/{token}/response" in paths
+    assert "/api/v1/surveys/figures" in paths
+    assert paths["/api/v1/surveys/{token}/response"]["post"].get("security") in (None, [])
+    assert paths["/api/v1/survey-settings/{settings_id}"]["patch"]["security"]
