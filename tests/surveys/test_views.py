@@ -235,3 +235,29 @@ def test_an_administrator_saves_settings_and_sees_errors_next_to_the_field(
     assert (row.delay_minutes, row.link_valid_days, row.editable_days) == (120, 10, 3)
     assert [r["key"] for r in row.reasons] == ["speed", "price"]
     assert "East" in _text(listed)
+
+
+def test_a_stale_settings_form_is_refused_and_says_why(
+    desk: dict[str, Any], login_client: Callable[[User], JsonClient]
+) -> None:
+    # given: opened at version 1, changed by someone else since
+    row = services.create_settings(actor=desk["admin"], business_line=desk["line_a"], values={})
+    services.update_settings(actor=desk["admin"], settings=row, values={"delay_minutes": 5})
+    client = login_client(desk["admin"])
+    form = {
+        "is_enabled": "on",
+        "kind": "nps",
+        "delay": "1",
+        "delay_unit": "hours",
+        "link_valid_days": "14",
+        "editable_days": "7",
+        "reasons": "",
+        "version": "1",
+    }
+    # when
+    response = client.post(f"/survey/settings/{row.pk}/", form, HTTP_ACCEPT_LANGUAGE="en")
+    # then
+    assert response.status_code == 422
+    assert "Someone changed these settings since you opened them." in _text(response)
+    row.refresh_from_db()
+    assert (row.kind, row.delay_minutes, row.version) == ("csat", 5, 2)
