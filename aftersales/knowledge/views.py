@@ -25,6 +25,7 @@ from aftersales.knowledge import forms, selectors, services
 from aftersales.knowledge.models import Article, ArticleAttachment
 from aftersales.tickets import selectors as ticket_selectors
 from aftersales.tickets.models import Ticket
+from aftersales.tickets.permissions import ADD_NOTE, CHANGE_TICKET, REPLY_TICKET
 from aftersales.web.shortcuts import add_domain_error, file_download, require, signed_in
 
 PAGE_SIZE = 50
@@ -320,6 +321,10 @@ def _ticket_panel(
             language=language,
             limit=5,
         )
+    may_change_ticket = authz.has_permission(user, CHANGE_TICKET, obj=ticket)
+    may_insert = any(
+        authz.has_permission(user, codename, obj=ticket) for codename in (REPLY_TICKET, ADD_NOTE)
+    )
     links = list(selectors.ticket_links_visible_to(user, ticket))
     linked = {link.article_id for link in links}
     public = set(
@@ -355,7 +360,9 @@ def _ticket_panel(
             "public": public,
             "error": error,
             "may_add": authz.has_permission(user, "knowledge.add_article"),
-            "may_change_ticket": authz.has_permission(user, "tickets.change_ticket", obj=ticket),
+            "may_change_ticket": may_change_ticket,
+            "may_insert": may_insert,
+            "may_link": may_insert or may_change_ticket,
         },
         status=status,
     )

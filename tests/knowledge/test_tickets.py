@@ -22,6 +22,7 @@ from tests.conftest import JsonClient
 MakeArticle = Callable[..., Article]
 MakeTicket = Callable[..., Ticket]
 Method = TicketArticleLink.Method
+QUERIES_FOR_LINKS = 7  # the same for one link or many (texts are prefetched)
 
 
 @pytest.fixture
@@ -516,3 +517,43 @@ def test_api_refuses_an_unknown_method_with_the_field_named(
     assert response["Content-Type"].startswith("application/problem+json")
     assert "method" in response.content.decode()
     assert TicketArticleLink.objects.count() == 0
+
+
+def test_an_engineer_who_cannot_reply_reads_the_suggestions_without_insert_buttons(
+    desk: dict[str, Any],
+    kb_article: MakeArticle,
+    make_ticket: MakeTicket,
+    make_user: Callable[..., Any],
+    client_for: Callable[..., JsonClient],
+) -> None:
+    # given
+    kb_article("洗衣机显示E3不排水怎么办")
+    ticket = make_ticket(subject="洗衣机显示E3")
+    engineer = make_user("engineer", role="field-engineer", scope="teams", teams=[desk["team_a"]])
+    # when
+    html = client_for(engineer).get(f"/knowledge/tickets/{ticket.pk}/").content.decode()
+    # then
+    assert html.count('data-testid="kb-suggestion"') == 1
+    assert "data-kb-insert" not in html
+    assert 'data-testid="kb-link"' not in html
+
+
+def test_api_lists_links_in_a_fixed_number_of_queries(
+    desk: dict[str, Any],
+    kb_article: MakeArticle,
+    make_ticket: MakeTicket,
+    login_client: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    # given
+    ticket = make_ticket()
+    for title in ("洗衣机E3", "洗衣机噪音", "空调漏水"):
+        services.link_article(actor=desk["manager"], ticket=ticket, article=kb_article(title))
+    client = login_client(desk["insider"])
+    url = f"/api/v1/knowledge/tickets/{ticket.pk}/articles"
+    client.get(url)  # warm the session and permission caches
+    # when
+    with django_assert_num_queries(QUERIES_FOR_LINKS):
+        response = client.get(url)
+    # then
+    assert [item["title"] for item in response.json()] == ["空调漏水", "洗衣机噪音", "洗衣机E3"]
