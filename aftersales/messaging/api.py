@@ -228,3 +228,13 @@ def list_inbound(
         rows = rows.filter(account_id=account_id)
     page = paginate(rows, cursor=cursor, limit=limit, descending=True)
     return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post(
+    "/messaging/inbound-messages/{message_id}/retry",
+    response=InboundOut,
+    summary="File a failed message again",
+)
+def retry_inbound(request: HttpRequest, message_id: int) -> InboundMessage:
+    message = get_object_or_404(selectors.inbound_visible_to(request.user), pk=message_id)
+    return services.retry_inbound(actor=request.user, message=message)

@@ -128,7 +128,7 @@ def _check(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-# --- Access tokens ------------------------------------------------------------------------------
+# --- Access tokens --------------------------------------------------------------------------------
 
 
 def _fetch_token(account: PlatformAccount) -> tuple[str, int]:

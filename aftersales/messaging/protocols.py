@@ -58,7 +58,7 @@ def _query(params: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-# --- WeChat and WeCom ---------------------------------------------------------------------------
+# --- WeChat and WeCom -----------------------------------------------------------------------------
 
 
 def wechat_echo(account: PlatformAccount, params: Any) -> str:
@@ -111,8 +111,19 @@ def wechat_xml(account: PlatformAccount, params: Any, body: bytes) -> str:
         raise BadSignature from None
     if _query(params, "encrypt_type") != "aes":
         return _xml_text(body)
+    return _decrypted(WeChatCrypto, account, params, body)
+
+
+def _decrypted(
+    crypto_class: type[WeChatCrypto] | type[EnterpriseCrypto],
+    account: PlatformAccount,
+    params: Any,
+    body: bytes,
+) -> str:
+    """The plaintext of a safe-mode envelope: ``msg_signature`` checked, AES decrypted, and
+    the AppID / corp id inside compared with the account's."""
     try:
-        crypto = WeChatCrypto(account.token, account.encoding_aes_key, account.app_id)
+        crypto = crypto_class(account.token, account.encoding_aes_key, account.app_id)
         return str(
             crypto.decrypt_message(
                 _xml_text(body),
@@ -129,20 +140,7 @@ def wechat_xml(account: PlatformAccount, params: Any, body: bytes) -> str:
 
 def wecom_xml(account: PlatformAccount, params: Any, body: bytes) -> str:
     """WeCom always encrypts: the message XML after checking ``msg_signature``."""
-    try:
-        crypto = EnterpriseCrypto(account.token, account.encoding_aes_key, account.app_id)
-        return str(
-            crypto.decrypt_message(
-                _xml_text(body),
-                _query(params, "msg_signature"),
-                _query(params, "timestamp"),
-                _query(params, "nonce"),
-            )
-        )
-    except (InvalidSignatureException, InvalidAppIdException, AssertionError):
-        raise BadSignature from None
-    except (ValueError, KeyError) as error:
-        raise BadMessage(str(error)) from None
+    return _decrypted(EnterpriseCrypto, account, params, body)
 
 
 def _timestamp(value: Any) -> datetime | None:

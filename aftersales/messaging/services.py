@@ -28,7 +28,7 @@ from aftersales.accounts.models import BusinessLine, Team
 from aftersales.audit import services as audit
 from aftersales.audit.models import AuditEntry
 from aftersales.core import richtext
-from aftersales.core.errors import Conflict, DomainError
+from aftersales.core.errors import Conflict, DomainError, NotFound
 from aftersales.customers import services as customer_services
 from aftersales.customers.identities import normalise
 from aftersales.customers.models import Customer, CustomerIdentity
@@ -687,13 +687,15 @@ def send_outbound(outbound_id: int) -> str:
         final = error.is_permanent or outbound.attempts >= MAX_ATTEMPTS
         status = Status.FAILED if final else Status.PENDING
         delay = timedelta(seconds=min(30 * 2 ** (outbound.attempts - 1), 3600))
-        owned.update(
+        updated = owned.update(
             status=status,
             claimed_until=None,
             last_error=str(error)[:2000],
             next_attempt_at=timezone.now() + delay,
         )
         logger.warning("Reply %s to %s failed: %s", outbound.pk, outbound.recipient, error)
+        if status == Status.FAILED and updated == 1:
+            _note_undelivered(outbound, str(error))
         return status
     owned.update(
         status=Status.SENT,
@@ -703,6 +705,25 @@ def send_outbound(outbound_id: int) -> str:
         response=str(answer)[:500],
     )
     return Status.SENT
+
+
+def _note_undelivered(outbound: OutboundMessage, reason: str) -> None:
+    """Tell the agents, on the ticket, that their reply never reached the customer."""
+    text = _("This reply could not be delivered on %(platform)s: %(reason)s") % {
+        "platform": PlatformAccount.Kind(outbound.account.kind).label,
+        "reason": reason[:300],
+    }
+    quoted = outbound.body[:200]
+    try:
+        with transaction.atomic():
+            ticket_services.add_comment(
+                actor=None,
+                ticket=outbound.ticket,
+                body=richtext.from_plain_text(f"{text}\n\n> {quoted}"),
+                is_public=False,
+            )
+    except DomainError:
+        logger.exception("Could not note the undelivered reply %s", outbound.pk)
 
 
 def on_reply_queued(event: OutboxEvent) -> None:
@@ -718,6 +739,40 @@ def send_due_replies(limit: int = 100) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     return sum(1 for pk in ids if send_outbound(pk))
+
+
+@transaction.atomic
+def retry_inbound(*, actor: Any, message: InboundMessage) -> InboundMessage:
+    """File a message again that failed (after the account or ticket type was fixed)."""
+    authz.require_permission(actor, MANAGE)
+    if not authz.restrict(InboundMessage.objects.filter(pk=message.pk), actor, MANAGE).exists():
+        raise NotFound("not_found")
+    locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
+    if locked.state != State.FAILED:
+        raise DomainError(
+            "not_failed", field="state", message=_("Only a failed message can be filed again.")
+        )
+    before = {"state": locked.state, "detail": locked.detail}
+    locked.state = State.RECEIVED
+    locked.detail = ""
+    locked.attempts = 0
+    locked.processed_at = None
+    locked.save(update_fields=["state", "detail", "attempts", "processed_at"])
+    audit.record(
+        actor=actor,
+        action=Action.UPDATED,
+        obj=locked,
+        verb="retried",
+        before=before,
+        after={"state": locked.state},
+    )
+    outbox.emit(
+        "messaging.message_received",
+        locked,
+        actor=actor,
+        payload={"account_id": locked.account_id, "msg_type": locked.msg_type, "retry": True},
+    )
+    return locked
 
 
 def retry_stuck_inbound(limit: int = 100) -> int:

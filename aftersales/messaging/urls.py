@@ -17,4 +17,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/<int:pk>/test/", views.account_test, name="account_test"),
     path("settings/<int:pk>/qr/", views.account_qr, name="account_qr"),
     path("messages/", views.inbound_list, name="inbound"),
+    path("messages/<int:pk>/retry/", views.inbound_retry, name="inbound_retry"),
 ]

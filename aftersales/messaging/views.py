@@ -176,3 +176,16 @@ def inbound_list(request: HttpRequest) -> HttpResponse:
             "states": InboundMessage.State.choices,
         },
     )
+
+
+@signed_in
+@require_POST
+def inbound_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    message = get_object_or_404(selectors.inbound_visible_to(request.user), pk=pk)
+    try:
+        services.retry_inbound(actor=request.user, message=message)
+    except DomainError as error:
+        messages.error(request, error.detail())
+    else:
+        messages.success(request, _("The message will be filed again."))
+    return redirect("messaging:inbound")

@@ -99,6 +99,11 @@ def test_closed_reply_window_fails_without_retrying(
     OutboundMessage.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     assert services.send_due_replies() == 0
     assert fake_platform.sent == []
+    # The agents learn it on the ticket, in an internal note.
+    note = wechat_ticket.comments.get(is_public=False)
+    assert note.author_id is None
+    assert "errcode 45015" in note.body_text
+    assert "too late" in note.body_text
 
 
 def test_reply_on_a_ticket_from_another_channel_is_not_sent(

@@ -230,3 +230,42 @@ def test_agent_api_is_refused(
     assert api.get("/api/v1/messaging/inbound-messages").status_code == 403
     assert api.post_json(f"/api/v1/messaging/accounts/{account.pk}/check").status_code == 404
     assert OutboxEvent.objects.filter(topic="messaging.account_updated").count() == 0
+
+
+def test_failed_message_is_listed_and_filed_again_after_the_fix(
+    client: Client,
+    desk: dict[str, Any],
+    account: PlatformAccount,
+    fake_platform: FakePlatform,
+    login_client: Any,
+    token_client: Any,
+) -> None:
+    from aftersales.tickets.models import Ticket, TicketType
+
+    TicketType.objects.filter(pk=desk["support"].pk).update(is_active=False)
+    query, body = safe_mode_request(text_xml("o-lost", "anyone?", 9401))
+    client.post(f"/messaging/wechat/{account.key}/callback?{query}", body, content_type="text/xml")
+    deliver_all()
+    message = InboundMessage.objects.get()
+    assert message.state == "failed"
+    assert message.detail.startswith("invalid:")
+    page = login_client(desk["admin"]).get("/messaging/messages/?state=failed")
+    assert "anyone?" in page.content.decode()
+
+    TicketType.objects.filter(pk=desk["support"].pk).update(is_active=True)
+    outsider = token_client(desk["outsider"]).post_json(
+        f"/api/v1/messaging/inbound-messages/{message.pk}/retry"
+    )
+    assert outsider.status_code == 404
+    retried = token_client(desk["admin"]).post_json(
+        f"/api/v1/messaging/inbound-messages/{message.pk}/retry"
+    )
+    assert (retried.status_code, retried.json()["state"]) == (200, "received")
+    deliver_all()
+    message.refresh_from_db()
+    assert message.state == "processed"
+    assert Ticket.objects.get().subject == "anyone?"
+    again = token_client(desk["admin"]).post_json(
+        f"/api/v1/messaging/inbound-messages/{message.pk}/retry"
+    )
+    assert again.status_code == 422
