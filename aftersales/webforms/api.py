@@ -143,7 +143,7 @@ def _values(request: HttpRequest, sent: dict[str, Any]) -> dict[str, Any]:
     if "team_id" in values:
         pk = values.pop("team_id")
         team = Team.objects.filter(pk=pk).first() if pk is not None else None
-        if pk is not None and team is None:
+        if pk is not None and (team is None or not _line_in_reach(request, team.business_line_id)):
             raise _unknown("team_id")
         values["team"] = team
     if "default_priority" in values:
@@ -159,11 +159,16 @@ def _values(request: HttpRequest, sent: dict[str, Any]) -> dict[str, Any]:
 
 
 def _type_in_reach(request: HttpRequest, ticket_type: TicketType) -> bool:
-    """A type of another line stays unnamed for someone who cannot see that line's forms."""
+    return _line_in_reach(request, ticket_type.business_line_id)
+
+
+def _line_in_reach(request: HttpRequest, line_id: int) -> bool:
+    """A type or team of another line stays unnamed for someone who cannot see that line's
+    forms (it is "unknown", not "of another line")."""
     scopes = [authz.scope_for(request.user, c) for c in (services.ADD, services.CHANGE)]
     if authz.Scope.ALL in scopes:
         return True
-    return ticket_type.business_line_id in authz.business_line_ids(request.user)
+    return line_id in authz.business_line_ids(request.user)
 
 
 def _not_null(sent: dict[str, Any]) -> None:

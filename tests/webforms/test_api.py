@@ -134,6 +134,7 @@ def test_edits_need_the_current_version(
 def test_a_manager_of_another_line_sees_nothing_and_changes_nothing(
     desk: dict[str, Any],
     web_form: WebForm,
+    make_type: Callable[..., Any],
     line_manager: Callable[..., User],
     login_client: Callable[[User], JsonClient],
 ) -> None:
@@ -144,8 +145,17 @@ def test_a_manager_of_another_line_sees_nothing_and_changes_nothing(
     assert client.get(url).status_code == 404
     assert client.patch_json(url, {"name": "Mine"}).status_code == 404
     assert client.delete(url).status_code == 404
-    # nor may they build a form on a type of line A
-    assert _create(client, desk).status_code == 422
+    # nor may they build a form on a type or team of line A, which stay unnamed
+    refused = _create(client, desk)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "unknown_reference"
+    own_type = make_type(line=desk["line_b"])
+    own_type_foreign_team = client.post_json(
+        "/api/v1/webforms",
+        {"name": "X", "ticket_type_id": own_type.pk, "team_id": desk["team_a"].pk},
+    )
+    assert own_type_foreign_team.status_code == 422
+    assert own_type_foreign_team.json()["errors"][0]["code"] == "unknown_reference"
     web_form.refresh_from_db()
     assert (web_form.name, web_form.version) == ("Repair request", 1)
     assert WebForm.objects.count() == 1

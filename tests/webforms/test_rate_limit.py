@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
 
 from aftersales.tickets.models import Ticket
@@ -124,3 +126,38 @@ def test_a_limit_of_zero_is_no_limit(make_form: Any) -> None:
     results = [services.count_post(web_form=web_form, address="192.0.2.5") for _ in range(50)]
     assert all(result.allowed for result in results)
     assert RateWindow.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_in_several_connections_pass_exactly_the_limit(
+    admin_user: Any, make_type: Any
+) -> None:
+    """Web processes share the count: 8 connections posting 25 times each at once get 5
+    passes in all, and every post is counted."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes one writer at a time by design; the race needs PostgreSQL.")
+    web_form = services.create_web_form(
+        actor=admin_user, values={"name": "Race", "ticket_type": make_type()}
+    )
+    moment = time.time()
+    start = threading.Barrier(8)
+    allowed: list[bool] = []
+    lock = threading.Lock()
+
+    def poster() -> None:
+        try:
+            start.wait(timeout=10)
+            for _ in range(25):
+                result = services.count_post(web_form=web_form, address="192.0.2.50", now=moment)
+                with lock:
+                    allowed.append(result.allowed)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=poster) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert (len(allowed), allowed.count(True)) == (200, 5)
+    assert sorted(RateWindow.objects.values_list("period", "hits")) == [(60, 200), (3600, 200)]
