@@ -122,11 +122,21 @@ def _decrypted(
 ) -> str:
     """The plaintext of a safe-mode envelope: ``msg_signature`` checked, AES decrypted, and
     the AppID / corp id inside compared with the account's."""
+    text = _xml_text(body)
+    # Mini-programs may be set to the JSON data format: the envelope is then JSON too.
+    envelope: Any = text
+    if text.lstrip().startswith("{"):
+        try:
+            envelope = json.loads(text)
+        except ValueError:
+            raise BadMessage("The body is not JSON.") from None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("Encrypt"), str):
+            raise BadMessage("The JSON envelope has no Encrypt.")
     try:
         crypto = crypto_class(account.token, account.encoding_aes_key, account.app_id)
         return str(
             crypto.decrypt_message(
-                _xml_text(body),
+                envelope,
                 _query(params, "msg_signature"),
                 _query(params, "timestamp"),
                 _query(params, "nonce"),
@@ -154,14 +164,26 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def read_wechat_xml(xml: str, *, enterprise: bool = False) -> Incoming:
-    """What a WeChat or WeCom message XML says, through wechatpy's parser."""
+    """What a WeChat or WeCom message says: XML through wechatpy's parser, or the JSON a
+    mini-program set to the JSON data format sends (the same field names)."""
+    if not enterprise and xml.lstrip().startswith("{"):
+        try:
+            data = json.loads(xml)
+        except ValueError:
+            raise BadMessage("The message is not JSON.") from None
+        if not isinstance(data, dict):
+            raise BadMessage("The message is not an object.")
+        return _incoming({str(k): v for k, v in data.items()})
     try:
         message = parse_enterprise_message(xml) if enterprise else parse_message(xml)
     except Exception as error:  # xmltodict raises ExpatError and others for bad XML
         raise BadMessage(f"Unreadable XML: {type(error).__name__}") from None
     if message is None:
         raise BadMessage("Empty message.")
-    raw: dict[str, Any] = {str(k): v for k, v in dict(message._data).items()}
+    return _incoming({str(k): v for k, v in dict(message._data).items()})
+
+
+def _incoming(raw: dict[str, Any]) -> Incoming:
     sender = str(raw.get("FromUserName") or "")
     if not sender:
         raise BadMessage("The message names no sender.")

@@ -250,3 +250,47 @@ def test_customer_text_that_looks_like_html_stays_text(
     assert ticket.description == (
         "<p>&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;x&lt;/script&gt;</p>"
     )
+
+
+def test_miniprogram_json_data_format_in_safe_mode(
+    client: Client, make_account: Any, fake_platform: FakePlatform
+) -> None:
+    """A mini-program set to the JSON data format sends a JSON envelope around JSON."""
+    import json
+
+    import xmltodict
+    from wechatpy.crypto import WeChatCrypto
+
+    from tests.messaging.conftest import AES_KEY, APP_ID
+
+    mini = make_account(key="mini-json", kind=PlatformAccount.Kind.WECHAT_MINIPROGRAM)
+    message = {
+        "ToUserName": "gh_mini",
+        "FromUserName": "o-json",
+        "CreateTime": int(time.time()),
+        "MsgType": "text",
+        "Content": "小程序里的问题",
+        "MsgId": 7014,
+    }
+    timestamp, nonce = str(int(time.time())), "n9"
+    envelope = xmltodict.parse(
+        WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt_message(
+            json.dumps(message, ensure_ascii=False), nonce, timestamp
+        )
+    )["xml"]
+    query = (
+        f"signature={signature(TOKEN, timestamp, nonce)}&timestamp={timestamp}&nonce={nonce}"
+        f"&encrypt_type=aes&msg_signature={envelope['MsgSignature']}"
+    )
+    response = client.post(
+        f"/messaging/wechat/{mini.key}/callback?{query}",
+        json.dumps({"ToUserName": "gh_mini", "Encrypt": envelope["Encrypt"]}),
+        content_type="application/json",
+    )
+    deliver_all()
+    assert response.status_code == 200
+    ticket = Ticket.objects.get()
+    assert (ticket.subject, ticket.channel) == ("小程序里的问题", Ticket.Channel.WECHAT)
+    assert InboundMessage.objects.get().platform_msg_id == "7014"
+    # Mini-programs have no user-info API: nothing but the token was asked for.
+    assert "/cgi-bin/user/info" not in fake_platform.paths()
