@@ -43,6 +43,8 @@ class ArticleForm(forms.Form):
         help_text=_("Shown with the article to whoever may read it."),
     )
     source_ticket = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # The version the editor was opened at, so a save over someone else's is caught.
+    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, lines: Any, sections: Any, teams: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from aftersales.accounts import authz
 from aftersales.accounts import selectors as accounts_selectors
 from aftersales.core import richtext
-from aftersales.core.errors import DomainError
+from aftersales.core.errors import Conflict, DomainError
 from aftersales.knowledge import forms, selectors, services
 from aftersales.knowledge.models import Article, ArticleAttachment
 from aftersales.tickets import selectors as ticket_selectors
@@ -145,6 +145,7 @@ def _editor(
             "products": ", ".join(article.products),
             "visibility": article.visibility,
             "teams": list(article.teams.all()),
+            "expected_version": article.version,
         }
     return forms.ArticleForm(
         request.POST or None,
@@ -208,6 +209,22 @@ def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 visibility=data["visibility"],
                 teams=list(data["teams"]),
                 files=data["attachments"],
+                expected_version=data["expected_version"],
+            )
+        except Conflict:
+            # Saving again (after comparing) is a deliberate overwrite of the newer version.
+            posted = request.POST.copy()
+            posted["expected_version"] = str(
+                Article.objects.values_list("version", flat=True).get(pk=article.pk)
+            )
+            form.data = posted
+            form.add_error(
+                None,
+                _(
+                    "Someone else saved this article while you were editing it. Nothing of "
+                    "yours was saved yet: open the article in another tab to compare, then "
+                    "save again to keep your version."
+                ),
             )
         except DomainError as error:
             add_domain_error(form, error, show_denied=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from aftersales.knowledge import services
 from aftersales.knowledge.models import Article, Category
 from tests.conftest import JsonClient
 
@@ -105,3 +106,39 @@ def test_writer_adds_a_category_and_a_section(
     )  # fmt: skip
     # then
     assert [s.name_zh for s in category.sections.all()] == ["故障代码"]
+
+
+def test_a_save_over_someone_elses_edit_is_caught_and_can_be_repeated(
+    world: dict[str, Any],
+    make_article: Callable[..., Article],
+    login_client: Callable[..., JsonClient],
+) -> None:
+    # given: the writer opened the editor, then the admin saved
+    article = make_article("空调不制冷", "<p>检查滤网。</p>")
+    opened_at = article.version
+    services.update_article(
+        actor=world["admin"], article=article, texts={"zh-hans": {"title": "空调不制冷（新）"}}
+    )
+    client = login_client(world["writer"])
+    form = {
+        "title_zh": "空调不制冷",
+        "body_zh": "检查滤网和冷媒。",
+        "visibility": "public",
+        "expected_version": opened_at,
+    }
+    # when
+    refused = client.post(f"/knowledge/{article.pk}/edit/", form, HTTP_ACCEPT_LANGUAGE="en")
+    article.refresh_from_db()
+    kept = article.texts.get().title
+    html = refused.content.decode()
+    repeated = client.post(
+        f"/knowledge/{article.pk}/edit/", {**form, "expected_version": article.version}
+    )
+    # then
+    assert refused.status_code == 200
+    assert "Someone else saved this article while you were editing it." in html
+    assert f'name="expected_version" value="{article.version}"' in html
+    assert "检查滤网和冷媒。" in html
+    assert kept == "空调不制冷（新）"
+    assert repeated.status_code == 302
+    assert article.texts.get().title == "空调不制冷"
