@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -86,10 +87,9 @@ class SurveySettings(models.Model):
         verbose_name = _("survey settings")
         verbose_name_plural = _("survey settings")
         constraints = [
+            # NULLs are distinct in a unique index: the default row (no line) counts as line 0.
             models.UniqueConstraint(
-                fields=["is_enabled"],
-                condition=Q(business_line__isnull=True),
-                name="one_default_survey_settings",
+                Coalesce("business_line", models.Value(0)), name="one_survey_settings_per_line"
             ),
         ]
 

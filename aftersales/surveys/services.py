@@ -306,7 +306,16 @@ def create_settings(
     row = built_in_settings()
     row.business_line = business_line
     _apply_settings(row, values)
-    row.save()
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        # Someone added the line's settings between the check above and this write.
+        raise Conflict(
+            "duplicate",
+            field="business_line",
+            message=_("This business line already has survey settings."),
+        ) from None
     audit.record(actor=actor, action=Action.CREATED, obj=row, after=_settings_snapshot(row))
     outbox.emit("survey_settings.created", row, actor=actor, payload=_settings_payload(row))
     return row

@@ -17,7 +17,7 @@ from aftersales.automation.models import Execution
 from aftersales.notifications.models import Delivery, Notification
 from aftersales.outbox.models import OutboxEvent
 from aftersales.surveys import selectors, services
-from aftersales.surveys.models import Survey
+from aftersales.surveys.models import Survey, SurveySettings
 from aftersales.tickets.models import Ticket, TicketEvent
 from tests.surveys.conftest import status
 
@@ -446,3 +446,12 @@ def test_the_mailed_link_carries_the_sites_address(
     # then
     body = Delivery.objects.get(notification__event="survey").body
     assert f"https://service.example.com{services.survey_url(survey)}" in body
+
+
+def test_the_database_keeps_one_default_settings_row() -> None:
+    # given
+    SurveySettings.objects.create(business_line=None, is_enabled=True)
+    # when / then
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SurveySettings.objects.create(business_line=None, is_enabled=False)
+    assert SurveySettings.objects.count() == 1
