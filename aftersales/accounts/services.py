@@ -317,10 +317,12 @@ def set_user_active(*, actor: Any, user: User, is_active: bool) -> User:
 def change_password(
     *, actor: User, user: User, new_password: str, current_password: str | None = None
 ) -> User:
-    """Set a new password: one's own (knowing the current one) or, as an admin, someone else's.
-    Every other session of the user ends."""
+    """Set a new password: one's own (knowing the current one, unless there is none yet — a
+    customer who signed in with a one-time code sets a first one) or, as an admin, someone
+    else's. Every other session of the user ends."""
     if actor.pk == user.pk:
-        if current_password is None or not user.check_password(current_password):
+        first = not user.has_usable_password()
+        if not first and (current_password is None or not user.check_password(current_password)):
             raise DomainError(
                 "wrong_password",
                 field="current_password",

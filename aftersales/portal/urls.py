@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("sign-in/code/", views.code_request, name="code_request"),
     path("sign-in/code/verify/", views.code_verify, name="code_verify"),
     path("sign-out/", views.sign_out, name="sign_out"),
+    path("account/", views.account, name="account"),
     path("new/", views.new_request, name="new_request"),
     path("suggest/", views.suggest, name="suggest"),
     path("requests/<str:number>/", views.request_detail, name="request_detail"),

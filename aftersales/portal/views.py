@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, logout
+from django.contrib.auth import authenticate, logout, update_session_auth_hash
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,6 +27,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aftersales.accounts import forms as account_forms
 from aftersales.accounts import services as account_services
 from aftersales.accounts.models import User
 from aftersales.core.errors import DomainError, NotFound
@@ -248,6 +249,58 @@ def code_verify(request: HttpRequest) -> HttpResponse:
             account_services.record_login(user=user, method="portal_code")
             return _after_sign_in(request)
     return render(request, "portal/code_verify.html", {"form": form, "address": address})
+
+
+@require_http_methods(["GET", "POST"])
+@customer_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The customer's name and language, and their password (a first one after signing in with
+    a code, without asking for a current one)."""
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - customer_required
+    has_password = user.has_usable_password()
+    profile = account_forms.ProfileForm(
+        request.POST if request.POST.get("form") == "profile" else None,
+        initial={"display_name": user.display_name, "language": user.language},
+    )
+    password = account_forms.PasswordChangeForm(
+        request.POST if request.POST.get("form") == "password" else None
+    )
+    if not has_password:
+        del password.fields["current_password"]
+    if request.method == "POST":
+        if profile.is_bound and profile.is_valid():
+            try:
+                account_services.update_own_profile(
+                    actor=user,
+                    display_name=profile.cleaned_data["display_name"],
+                    language=profile.cleaned_data["language"],
+                )
+            except DomainError as error:
+                add_domain_error(profile, error)
+            else:
+                messages.success(request, _("Your details have been saved."))
+                return redirect("portal:account")
+        if password.is_bound and password.is_valid():
+            try:
+                changed = account_services.change_password(
+                    actor=user,
+                    user=user,
+                    new_password=password.cleaned_data["new_password"],
+                    current_password=password.cleaned_data.get("current_password"),
+                )
+            except DomainError as error:
+                add_domain_error(password, error)
+            else:
+                update_session_auth_hash(request, changed)
+                messages.success(request, _("Your password has been saved."))
+                return redirect("portal:account")
+    return render(
+        request,
+        "portal/account.html",
+        {"profile": profile, "password": password, "has_password": has_password},
+        status=422 if request.method == "POST" else 200,
+    )
 
 
 @require_POST

@@ -295,3 +295,35 @@ def test_the_received_mail_links_to_the_request_on_the_portal(desk: dict[str, An
         outbox.deliver_event(str(event.pk))  # as a worker would
     mails = Delivery.objects.filter(channel="email", address="alice@example.com")
     assert any(f"/portal/requests/{ticket.number}/" in d.body for d in mails)
+
+
+def test_a_customer_who_signed_in_with_a_code_sets_a_first_password(
+    desk: dict[str, Any],
+) -> None:
+    desk["contact_a"].set_unusable_password()
+    desk["contact_a"].save()
+    client = _as(desk["contact_a"])
+    page = client.get("/portal/account/", **EN).content.decode()
+    assert "Current password" not in page
+    response = client.post(
+        "/portal/account/",
+        {
+            "form": "password",
+            "new_password": "Washer-E3-fixed!",
+            "confirm_password": "Washer-E3-fixed!",
+        },
+    )
+    assert response.status_code == 302
+    desk["contact_a"].refresh_from_db()
+    assert desk["contact_a"].check_password("Washer-E3-fixed!")
+    # Still signed in here; and the next change asks for the current password.
+    page = client.get("/portal/account/", **EN).content.decode()
+    assert "Current password" in page
+    refused = client.post(
+        "/portal/account/",
+        {"form": "password", "current_password": "wrong", "new_password": "Another-1234!",
+         "confirm_password": "Another-1234!"},
+        **EN,
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert "The current password is not correct." in refused.content.decode()
