@@ -278,7 +278,7 @@ def user_info(account: PlatformAccount, *, openid: str) -> dict[str, Any]:
 def download_media(account: PlatformAccount, *, media_id: str) -> Media:
     """A temporary media file (a customer's photo) by its media id."""
     if account.kind == Kind.DINGTALK:
-        raise PlatformError("DingTalk media is fetched by download code.", is_permanent=True)
+        return _dingtalk_file(account, download_code=media_id)
 
     def fetch(token: str) -> tuple[bytes, str]:
         query = urlencode({"access_token": token, "media_id": media_id})
@@ -295,11 +295,33 @@ def download_media(account: PlatformAccount, *, media_id: str) -> Media:
             content, content_type = fetch(access_token(account, refresh=True))
             if content_type.startswith(("application/json", "text/plain")):
                 _check(_json(content))
+    return _media(media_id, content, content_type)
+
+
+def _media(name: str, content: bytes, content_type: str) -> Media:
     if len(content) > MAX_MEDIA_BYTES:
         raise PlatformError("The media file is larger than 10 MB.", is_permanent=True)
     kind = content_type.split(";")[0].strip() or "application/octet-stream"
     extension = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}.get(kind, "bin")
-    return Media(filename=f"{media_id[:40]}.{extension}", content_type=kind, content=content)
+    return Media(filename=f"{name[:40]}.{extension}", content_type=kind, content=content)
+
+
+def _dingtalk_file(account: PlatformAccount, *, download_code: str) -> Media:
+    """A file a customer sent the robot: its ``downloadCode`` is exchanged for a short-lived
+    URL (``v1.0/robot/messageFiles/download``), which is then fetched."""
+    token = access_token(account)
+    body = {"downloadCode": download_code, "robotCode": account.agent_id or account.app_id}
+    raw, _type = _http(
+        f"{base_url(account)}/v1.0/robot/messageFiles/download",
+        method="POST",
+        body=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "x-acs-dingtalk-access-token": token},
+    )
+    url = str(_check(_json(raw)).get("downloadUrl") or "")
+    if not url:
+        raise PlatformError("The platform returned no download URL.")
+    content, content_type = _http(url, limit=MAX_MEDIA_BYTES)
+    return _media("dingtalk-picture", content, content_type)
 
 
 def oauth_openid(account: PlatformAccount, *, code: str) -> dict[str, Any]:

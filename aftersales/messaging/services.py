@@ -463,9 +463,14 @@ def _fetch_extras(
         except platform_api.PlatformError as error:
             note = f"user info: {error}"
     media = None
-    if message.msg_type == "image" and message.media_id:
+    # DingTalk's robot names a picture by a download code inside the message.
+    content = message.raw.get("content")
+    media_id = message.media_id or (
+        str(content.get("downloadCode") or "") if isinstance(content, dict) else ""
+    )
+    if message.msg_type == "image" and media_id:
         try:
-            media = platform_api.download_media(account, media_id=message.media_id)
+            media = platform_api.download_media(account, media_id=media_id)
         except platform_api.PlatformError as error:
             # Try again later unless it is hopeless or tried often enough already.
             if not error.is_permanent and message.attempts < 3:

@@ -116,6 +116,8 @@ def _handler(fake: FakePlatform) -> type[BaseHTTPRequestHandler]:
                 if answer is None:
                     return self._reply({"errcode": 40029, "errmsg": "invalid code"})
                 return self._reply(answer)
+            if path.startswith("/files/"):  # a short-lived download URL, signed by its path
+                return self._reply(JPEG, "image/jpeg")
             if path == "/robot/sendBySession":  # DingTalk's session webhook: signed by its URL
                 fake.sent.append(body)
                 return self._reply({"errcode": 0, "errmsg": "ok"})
@@ -124,6 +126,8 @@ def _handler(fake: FakePlatform) -> type[BaseHTTPRequestHandler]:
             if path == "/cgi-bin/user/info":
                 openid = query["openid"][0]
                 return self._reply({"subscribe": 1, "openid": openid, **fake.users.get(openid, {})})
+            if path == "/v1.0/robot/messageFiles/download":
+                return self._reply({"downloadUrl": f"{fake.url}/files/{body['downloadCode']}"})
             if path == "/cgi-bin/media/get":
                 return self._reply(JPEG, "image/jpeg")
             if path == "/wxa/business/getuserphonenumber":

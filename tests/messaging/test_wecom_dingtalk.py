@@ -267,3 +267,26 @@ def test_dingtalk_robot_message_with_a_bad_sign_is_401(
     )
     assert response.status_code == 401
     assert InboundMessage.objects.count() == 0
+
+
+def test_dingtalk_robot_picture_is_downloaded_by_its_code(
+    client: Client, dingtalk: PlatformAccount, fake_platform: FakePlatform
+) -> None:
+    from aftersales.tickets.models import Attachment
+    from tests.messaging.conftest import JPEG
+
+    message = {
+        "msgtype": "picture",
+        "content": {"downloadCode": "code-abc", "pictureDownloadCode": "x"},
+        "msgId": "msgPIC",
+        "createAt": int(time.time() * 1000),
+        "senderStaffId": "staff-zhao",
+        "senderNick": "赵六",
+    }
+    assert robot_post(client, dingtalk, message).status_code == 200
+    deliver_all()
+    attachment = Attachment.objects.get()
+    assert (attachment.size, attachment.content_type) == (len(JPEG), "image/jpeg")
+    assert attachment.ticket.channel == Ticket.Channel.DINGTALK
+    [download] = [c for c in fake_platform.calls if c[1] == "/v1.0/robot/messageFiles/download"]
+    assert download[3] == {"downloadCode": "code-abc", "robotCode": "dingrobotcode"}
