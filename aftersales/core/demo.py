@@ -416,7 +416,13 @@ def _load_surveys(admin: User, teams: list[Team]) -> None:
         values={
             "name": "差评重开并通知组长 · Low rating: reopen and tell the team lead",
             "triggers": ["survey_answered"],
-            "condition": {"all": [{"field": "ticket.satisfaction", "op": "lte", "value": 2}]},
+            # "changed": a comment added to a low rating later does not tell the lead again.
+            "condition": {
+                "all": [
+                    {"field": "ticket.satisfaction", "op": "lte", "value": 2},
+                    {"field": "ticket.satisfaction", "op": "changed"},
+                ]
+            },
             "actions": [
                 {
                     "type": "set_status",

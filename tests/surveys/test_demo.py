@@ -23,7 +23,12 @@ def test_demo_has_survey_settings_a_low_rating_rule_and_an_answered_survey() -> 
     assert (row.business_line.code, row.delay_minutes, row.kind) == ("appliances", 30, "csat")
     assert [r["key"] for r in row.reasons][-1] == "on-time"
     rule = Rule.objects.get(triggers=["survey_answered"])
-    assert rule.condition == {"all": [{"field": "ticket.satisfaction", "op": "lte", "value": 2}]}
+    assert rule.condition == {
+        "all": [
+            {"field": "ticket.satisfaction", "op": "lte", "value": 2},
+            {"field": "ticket.satisfaction", "op": "changed", "value": None},
+        ]
+    }
     assert [action["type"] for action in rule.actions] == ["set_status", "notify"]
     [survey] = Survey.objects.all()
     assert (survey.state, survey.rating, survey.reasons) == (

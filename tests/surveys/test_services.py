@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aftersales.audit.models import AuditEntry
+from aftersales.automation import services as automation
 from aftersales.automation.models import Execution
 from aftersales.notifications.models import Delivery, Notification
 from aftersales.outbox.models import OutboxEvent
@@ -455,3 +456,34 @@ def test_the_database_keeps_one_default_settings_row() -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         SurveySettings.objects.create(business_line=None, is_enabled=False)
     assert SurveySettings.objects.count() == 1
+
+
+def test_a_rule_on_a_changed_rating_ignores_a_comment_added_later(
+    desk: dict[str, Any],
+    sent_survey: Callable[..., Survey],
+    low_rating_rule: Any,
+    settle: Callable[..., Any],
+) -> None:
+    """With "satisfaction changed" in its conditions (as the demo's rule has), the rule fires
+    for the rating and for a lower one, not for a comment added afterwards."""
+    # given
+    automation.update_rule(
+        actor=desk["admin"],
+        rule=low_rating_rule,
+        values={
+            "condition": {
+                "all": [
+                    {"field": "ticket.satisfaction", "op": "lte", "value": 2},
+                    {"field": "ticket.satisfaction", "op": "changed"},
+                ]
+            }
+        },
+    )
+    survey = sent_survey()
+    # when
+    settle(lambda: services.answer_survey(survey=survey, rating=2))
+    settle(lambda: services.answer_survey(survey=survey, comment="Still noisy"))
+    settle(lambda: services.answer_survey(survey=survey, rating=1))
+    # then
+    fired = Execution.objects.filter(ticket_id=survey.ticket_id, rule=low_rating_rule)
+    assert fired.count() == 2
