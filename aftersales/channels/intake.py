@@ -68,11 +68,13 @@ def record_message(
     folder: str = "",
     uid: int | None = None,
 ) -> tuple[InboundMessage, bool]:
-    """The row of this mail, written and committed when new; (row, created)."""
+    """The row of this mail, written and committed when new; (row, created).
+
+    A mail whose Message-ID is already recorded *from another sender* is not the same mail
+    (a broken client, or someone reusing a known id to have a mail swallowed): it is recorded
+    under the hash of its bytes instead."""
     message_id = parsing.identity_of(raw)
-    existing = InboundMessage.objects.filter(message_id=message_id).first()
-    if existing is not None:
-        return existing, False
+    known = InboundMessage.objects.filter(message_id=message_id).defer("raw").first()
     try:
         headers = parsing.parse(raw)
         summary: dict[str, Any] = {
@@ -83,6 +85,13 @@ def record_message(
         }
     except parsing.MailError:
         summary = {}
+    if known is not None:
+        if known.from_address == summary.get("from_address", ""):
+            return known, False
+        message_id = parsing.hash_id(raw)
+        known = InboundMessage.objects.filter(message_id=message_id).defer("raw").first()
+        if known is not None:
+            return known, False
     try:
         with transaction.atomic():
             row = InboundMessage.objects.create(

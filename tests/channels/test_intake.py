@@ -445,3 +445,20 @@ def test_outsider_cannot_reprocess(mailbox: Mailbox, desk: dict[str, Any]) -> No
         services.reprocess_message(actor=desk["insider"], message=row)
     row.refresh_from_db()
     assert row.state == State.QUARANTINED
+
+
+def test_reused_message_id_from_another_sender_is_not_swallowed(mailbox: Mailbox) -> None:
+    """Someone sending a mail under a Message-ID already recorded (from someone else) still
+    gets their mail in; the first one is untouched."""
+    # given
+    first = ingest(mailbox, mail(message_id="<known@client.example.com>"))
+    # when
+    second = ingest(
+        mailbox,
+        mail(sender="mallory@evil.example.com", message_id="<known@client.example.com>"),
+    )
+    # then
+    assert second.pk != first.pk
+    assert second.message_id.endswith("@sha256.invalid>")
+    assert second.state == State.TICKET_CREATED
+    assert Ticket.objects.count() == 2
