@@ -136,17 +136,37 @@ def dingtalk_robot(request: HttpRequest, key: str) -> HttpResponse:
 
 
 def authorize_url(account: PlatformAccount, redirect_uri: str) -> str:
-    """WeChat's web authorisation (``snsapi_base``: silent, openid only) for the menu link."""
-    query = urlencode(
-        {
-            "appid": account.app_id,
-            "redirect_uri": redirect_uri,
-            "response_type": "code",
-            "scope": "snsapi_base",
-            "state": "portal",
-        }
+    """WeChat's (and WeCom's) web authorisation, ``snsapi_base``: silent, the id only."""
+    params = {
+        "appid": account.app_id,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": "snsapi_base",
+        "state": "portal",
+    }
+    if account.kind == Kind.WECOM:
+        params["agentid"] = account.agent_id
+    return (
+        f"https://open.weixin.qq.com/connect/oauth2/authorize?{urlencode(params)}#wechat_redirect"
     )
-    return f"https://open.weixin.qq.com/connect/oauth2/authorize?{query}#wechat_redirect"
+
+
+def _portal_for(
+    request: HttpRequest, account: PlatformAccount, sender_id: str, unionid: str
+) -> HttpResponse:
+    try:
+        with transaction.atomic():
+            customer = services.match_customer(
+                account=account,
+                sender_id=sender_id,
+                name=services.default_name(account, sender_id),
+                unionid=unionid,
+            )
+        open_portal_session(request, customer=customer)
+    except DomainError as error:
+        logger.warning("Portal sign-in for %s refused: %s", account.key, error.code)
+        return HttpResponse(status=403, content="Sign-in failed.", content_type="text/plain")
+    return HttpResponseRedirect("/portal/")
 
 
 @require_GET
@@ -165,20 +185,26 @@ def wechat_portal(request: HttpRequest, key: str) -> HttpResponse:
         answer = platform_api.oauth_openid(account, code=code)
     except platform_api.PlatformError as error:
         logger.warning("WeChat sign-in for %s failed: %s", account.key, error)
-        return HttpResponse(status=403, content="WeChat sign-in failed.", content_type="text/plain")
+        return HttpResponse(status=403, content="Sign-in failed.", content_type="text/plain")
+    return _portal_for(request, account, str(answer["openid"]), str(answer.get("unionid") or ""))
+
+
+@require_GET
+def wecom_portal(request: HttpRequest, key: str) -> HttpResponse:
+    """A WeCom application's menu link: WeCom names the visitor (OAuth ``snsapi_base``), who
+    is signed in to the portal as the customer holding that id."""
+    account = _account(Kind.WECOM, key)
+    code = request.GET.get("code", "")
+    if not code:
+        return HttpResponseRedirect(
+            authorize_url(account, request.build_absolute_uri(request.path))
+        )
     try:
-        with transaction.atomic():
-            customer = services.match_customer(
-                account=account,
-                sender_id=str(answer["openid"]),
-                name=services.default_name(account, str(answer["openid"])),
-                unionid=str(answer.get("unionid") or ""),
-            )
-        open_portal_session(request, customer=customer)
-    except DomainError as error:
-        logger.warning("WeChat sign-in for %s refused: %s", account.key, error.code)
-        return HttpResponse(status=403, content="WeChat sign-in failed.", content_type="text/plain")
-    return HttpResponseRedirect("/portal/")
+        user = platform_api.wecom_oauth_user(account, code=code)
+    except platform_api.PlatformError as error:
+        logger.warning("WeCom sign-in for %s failed: %s", account.key, error)
+        return HttpResponse(status=403, content="Sign-in failed.", content_type="text/plain")
+    return _portal_for(request, account, user, "")
 
 
 @csrf_exempt

@@ -370,3 +370,14 @@ def phone_number(account: PlatformAccount, *, code: str) -> str:
     if not number:
         raise PlatformError("The platform returned no phone number.")
     return f"+{country}{number}"
+
+
+def wecom_oauth_user(account: PlatformAccount, *, code: str) -> str:
+    """A WeCom web-page authorisation code → the visitor's userid (members) or external
+    userid / openid (others), whichever WeCom gives."""
+    data = _get(account, "/cgi-bin/auth/getuserinfo", code=code)
+    user = str(data.get("userid") or data.get("UserId") or "")
+    user = user or str(data.get("external_userid") or data.get("openid") or "")
+    if not user:
+        raise PlatformError("The platform returned no user.")
+    return user

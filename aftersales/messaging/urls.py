@@ -8,6 +8,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("wechat/<slug:key>/portal", callbacks.wechat_portal, name="wechat_portal"),
     path("wechat/<slug:key>/identify", callbacks.miniprogram_identify, name="miniprogram_identify"),
     path("wecom/<slug:key>/callback", callbacks.wecom_callback, name="wecom_callback"),
+    path("wecom/<slug:key>/portal", callbacks.wecom_portal, name="wecom_portal"),
     path("dingtalk/<slug:key>/callback", callbacks.dingtalk_callback, name="dingtalk_callback"),
     path("dingtalk/<slug:key>/robot", callbacks.dingtalk_robot, name="dingtalk_robot"),
     path("settings/", views.account_list, name="accounts"),

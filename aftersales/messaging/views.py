@@ -28,7 +28,10 @@ Kind = PlatformAccount.Kind
 def callback_paths(account: PlatformAccount) -> list[tuple[str, str]]:
     """(label, path) of each URL to enter on the platform's side."""
     if account.kind == Kind.WECOM:
-        return [(_("Callback URL"), reverse("messaging:wecom_callback", args=[account.key]))]
+        return [
+            (_("Callback URL"), reverse("messaging:wecom_callback", args=[account.key])),
+            (_("Menu link to the portal"), reverse("messaging:wecom_portal", args=[account.key])),
+        ]
     if account.kind == Kind.DINGTALK:
         return [
             (
@@ -149,11 +152,16 @@ def account_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 @signed_in
 def account_qr(request: HttpRequest, pk: int) -> HttpResponse:
-    """The portal link of an Official Account as a QR code, to print or put in the menu."""
+    """The portal link of an Official Account or WeCom application as a QR code, to print or
+    put in the menu."""
     account = get_object_or_404(
-        selectors.accounts_visible_to(request.user).filter(kind=Kind.WECHAT_OFFICIAL), pk=pk
+        selectors.accounts_visible_to(request.user).filter(
+            kind__in=[Kind.WECHAT_OFFICIAL, Kind.WECOM]
+        ),
+        pk=pk,
     )
-    link = request.build_absolute_uri(reverse("messaging:wechat_portal", args=[account.key]))
+    name = "messaging:wecom_portal" if account.kind == Kind.WECOM else "messaging:wechat_portal"
+    link = request.build_absolute_uri(reverse(name, args=[account.key]))
     qr_svg = segno.make(link, error="m").svg_inline(scale=6, title=account.name)
     return render(
         request, "messaging/qr.html", {"account": account, "link": link, "qr_svg": qr_svg}

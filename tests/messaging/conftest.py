@@ -123,6 +123,9 @@ def _handler(fake: FakePlatform) -> type[BaseHTTPRequestHandler]:
                 return self._reply({"errcode": 0, "errmsg": "ok"})
             if not self._token_ok(query):
                 return self._reply({"errcode": 40001, "errmsg": "invalid credential"})
+            if path == "/cgi-bin/auth/getuserinfo":
+                answer = fake.codes.get(query.get("code", [""])[0])
+                return self._reply(answer or {"errcode": 40029, "errmsg": "invalid code"})
             if path == "/cgi-bin/user/info":
                 openid = query["openid"][0]
                 return self._reply({"subscribe": 1, "openid": openid, **fake.users.get(openid, {})})

@@ -73,3 +73,22 @@ def test_menu_link_with_a_forged_code_signs_nobody_in(
     assert response.status_code == 403
     assert "_auth_user_id" not in client.session
     assert Customer.objects.count() == 0
+
+
+def test_wecom_menu_link_signs_the_member_in(
+    client: Client, make_account: Any, fake_platform: FakePlatform
+) -> None:
+    wecom = make_account(key="wecom-portal", kind=PlatformAccount.Kind.WECOM, agent_id="1000002")
+    first = client.get(f"/messaging/wecom/{wecom.key}/portal")
+    query = parse_qs(urlsplit(first["Location"]).query)
+    assert (query["agentid"], query["scope"]) == (["1000002"], ["snsapi_base"])
+    fake_platform.codes["wc-1"] = {"errcode": 0, "userid": "zhangsan"}
+    response = client.get(f"/messaging/wecom/{wecom.key}/portal", {"code": "wc-1"})
+    assert (response.status_code, response["Location"]) == (302, "/portal/")
+    customer = Customer.objects.get()
+    assert list(customer.identities.values_list("kind", "value")) == [
+        ("wecom_external_id", "zhangsan")
+    ]
+    assert int(client.session["_auth_user_id"]) == customer.portal_user_id
+    forged = Client().get(f"/messaging/wecom/{wecom.key}/portal", {"code": "forged"})
+    assert forged.status_code == 403
