@@ -10,6 +10,7 @@ in the keep mode only UIDs above the last one recorded.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import imaplib
 import re
@@ -63,8 +64,30 @@ def connect(mailbox: Mailbox, *, timeout: int = TIMEOUT) -> imaplib.IMAP4:
     return connection
 
 
+def imap_utf7(name: str) -> str:
+    """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3): "售后" → "&VK5UDg-"."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            encoded = base64.b64encode("".join(pending).encode("utf-16-be")).decode()
+            out.append("&" + encoded.rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return "".join(out)
+
+
 def _quote(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    encoded = imap_utf7(folder)
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _check(answer: tuple[str, list[Any]], what: str) -> list[Any]:

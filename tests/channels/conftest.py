@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from aftersales.accounts.models import User
 from aftersales.channels import services
+from aftersales.channels.fetching import imap_utf7
 from aftersales.channels.models import Mailbox
 from aftersales.customers import services as customer_services
 from aftersales.customers.models import CustomerTier
@@ -73,8 +74,9 @@ class Dovecot:
         """Deliver a message into the user's folder (IMAP APPEND, as an MTA would)."""
         connection = self.login(user)
         try:
-            connection.create(f'"{folder}"')  # NO when it exists; harmless
-            status, data = connection.append(f'"{folder}"', "", None, raw)
+            name = f'"{imap_utf7(folder)}"'
+            connection.create(name)  # NO when it exists; harmless
+            status, data = connection.append(name, "", None, raw)
             assert status == "OK", data
         finally:
             connection.logout()
@@ -82,7 +84,7 @@ class Dovecot:
     def count(self, user: str, folder: str = "INBOX", criteria: str = "ALL") -> int:
         connection = self.login(user)
         try:
-            connection.select(f'"{folder}"', readonly=True)
+            connection.select(f'"{imap_utf7(folder)}"', readonly=True)
             _status, data = connection.search(None, criteria)
             return len((data[0] or b"").split())
         finally:

@@ -101,19 +101,19 @@ def test_mail_becomes_ticket_agent_reply_is_threaded_and_customer_answer_lands_o
 def test_same_message_fetched_twice_and_from_two_folders_makes_one_ticket(
     imap: Dovecot, make_mailbox: Callable[..., Mailbox]
 ) -> None:
-    """A mail copied into two fetched folders, and fetched again after the folder state was
-    lost, is one ticket."""
+    """A mail copied into two fetched folders (one with a Chinese name), and fetched again
+    after the folder state was lost, is one ticket."""
     # given
     mailbox = make_mailbox(
         imap_host="127.0.0.1",
         imap_port=imap.port,
         imap_user="support",
         imap_password="secret-pass",
-        folders=["INBOX", "Support"],
+        folders=["INBOX", "售后"],
     )
     raw = mail(message_id="<twice@client.example.com>")
     imap.append("support", raw, "INBOX")
-    imap.append("support", raw, "Support")
+    imap.append("support", raw, "售后")
 
     # when
     first = fetching.fetch_mailbox(mailbox)
@@ -125,3 +125,36 @@ def test_same_message_fetched_twice_and_from_two_folders_makes_one_ticket(
     assert (second.fetched, second.recorded) == (2, 0)
     assert Ticket.objects.count() == 1
     assert InboundMessage.objects.get().state == InboundMessage.State.TICKET_CREATED
+
+
+@pytest.mark.parametrize(
+    ("_case", "after_fetch", "inbox", "processed"),
+    [("move", "move", 0, 1), ("delete", "delete", 0, 0), ("keep", "mark_seen", 1, 0)],
+)
+def test_what_happens_to_fetched_mail_on_the_server(
+    imap: Dovecot,
+    make_mailbox: Callable[..., Mailbox],
+    _case: str,
+    after_fetch: str,
+    inbox: int,
+    processed: int,
+) -> None:
+    # given
+    mailbox = make_mailbox(
+        imap_host="127.0.0.1",
+        imap_port=imap.port,
+        imap_user="support",
+        imap_password="secret-pass",
+        after_fetch=after_fetch,
+        move_to_folder="已处理" if after_fetch == "move" else "",
+    )
+    imap.append("support", mail(), "INBOX")
+    imap.append("support", mail(subject="Noise"), "已处理")
+    # when
+    fetching.fetch_mailbox(mailbox)
+    again = fetching.fetch_mailbox(mailbox)
+    # then
+    assert again.fetched == 0
+    assert imap.count("support", "INBOX") == inbox
+    assert imap.count("support", "已处理") == processed + 1
+    assert Ticket.objects.count() == 1
