@@ -417,6 +417,32 @@ def check_origin(
         )
 
 
+RECEIPT_SALT = "aftersales.webforms.receipt"
+RECEIPT_MAX_AGE = timedelta(days=1)
+
+
+def issue_receipt(web_form: WebForm, ticket: Ticket | None) -> str:
+    """A signed note of what was sent, for the answer page the visitor is redirected to (so
+    reloading it shows the answer again instead of sending the form twice)."""
+    signer = signing.TimestampSigner(salt=RECEIPT_SALT)
+    return signer.sign_object({"f": web_form.pk, "n": ticket.number if ticket else None})
+
+
+def read_receipt(web_form: WebForm, receipt: Any) -> tuple[bool, str | None]:
+    """(valid, ticket number or None) of a receipt issued for this form in the last day."""
+    signer = signing.TimestampSigner(salt=RECEIPT_SALT)
+    if not isinstance(receipt, str) or not receipt:
+        return False, None
+    try:
+        value = signer.unsign_object(receipt, max_age=RECEIPT_MAX_AGE)
+    except signing.BadSignature:
+        return False, None
+    if not isinstance(value, dict) or value.get("f") != web_form.pk:
+        return False, None
+    number = value.get("n")
+    return True, number if isinstance(number, str) else None
+
+
 def issue_token(web_form: WebForm) -> str:
     """A signed, timestamped token naming the form: the page embeds it, the post returns it."""
     signer = signing.TimestampSigner(salt=TOKEN_SALT)

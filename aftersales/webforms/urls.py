@@ -11,5 +11,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/<int:pk>/delete/", views.form_delete, name="delete"),
     path("<str:key>/", views.form_page, name="form"),
     path("<str:key>/fields/", views.fields, name="fields"),
+    path("<str:key>/done/", views.done, name="done"),
     path("<str:key>/embed.js", views.embed_script, name="embed"),
 ]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -165,12 +166,7 @@ def _submit(request: HttpRequest, web_form: WebForm, language: str) -> HttpRespo
         response["Retry-After"] = str(throttle.retry_after)
         return response
     if services.caught_by_honeypot(web_form, request.POST.get(wf.HONEYPOT, "")):
-        return _public_response(
-            request,
-            web_form,
-            "webforms/done.html",
-            {"language": language, "message": services.success_message(web_form, language)},
-        )
+        return _to_answer(request, web_form, None, language)
     visitor = wf.VisitorForm(request.POST, request.FILES, web_form=web_form)
     custom = wf.custom_form(request.POST, services.public_definitions(web_form))
     try:
@@ -216,12 +212,39 @@ def _submit(request: HttpRequest, web_form: WebForm, language: str) -> HttpRespo
     except DomainError as refused:
         context = _form_context(request, web_form, visitor, custom, notice=refused.detail())
         return _public_response(request, web_form, "webforms/form.html", context, status=422)
+    return _to_answer(request, web_form, submission.ticket, language)
+
+
+def _to_answer(request: HttpRequest, web_form: WebForm, ticket: Any, language: str) -> HttpResponse:
+    """303 to the answer page (Post/Redirect/Get: reloading it never sends the form again)."""
+    query = {"receipt": services.issue_receipt(web_form, ticket), "lang": language}
+    parent = _parent_origin(request, web_form)
+    if parent:
+        query["parent"] = parent
+    url = reverse("webforms:done", kwargs={"key": web_form.key}) + "?" + urlencode(query)
+    response = HttpResponseRedirect(url, status=303)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@xframe_options_exempt
+@require_GET
+def done(request: HttpRequest, key: str) -> HttpResponse:
+    """The answer to a post: the form's success message and the new ticket's number."""
+    web_form = _published(key)
+    language = _language(request)
+    valid, number = services.read_receipt(web_form, request.GET.get("receipt"))
+    if not valid:
+        return redirect(reverse("webforms:form", kwargs={"key": web_form.key}))
     return _public_response(
         request,
         web_form,
         "webforms/done.html",
-        {"language": language, "message": submission.message, "ticket": submission.ticket},
-        status=201,
+        {
+            "language": language,
+            "message": services.success_message(web_form, language),
+            "number": number,
+        },
     )
 
 

@@ -100,7 +100,7 @@ class Visitor:
             fields["token"] = token if token is not None else self.token(web_form)
         headers = {"HTTP_ORIGIN": origin} if origin else {}
         with later(wait):
-            return self.client.post(f"/forms/{web_form.key}/", fields, **headers)
+            return self.client.post(f"/forms/{web_form.key}/", fields, follow=True, **headers)
 
 
 class later:

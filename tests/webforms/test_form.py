@@ -41,8 +41,11 @@ def test_a_post_becomes_a_ticket_of_the_forms_type_team_and_channel(
 ) -> None:
     # when
     response = visitor.post(web_form, origin="http://testserver")
-    # then
-    assert response.status_code == 201
+    # then: redirected to the answer (reloading it sends nothing again)
+    assert response.status_code == 200
+    [(answer_url, redirect_status)] = response.redirect_chain
+    assert redirect_status == 303
+    assert answer_url.startswith(f"/forms/{web_form.key}/done/?receipt=")
     ticket = Ticket.objects.get()
     body = response.content.decode()
     assert "Thanks! We will call you back." in body
@@ -74,7 +77,7 @@ def test_a_known_email_files_for_the_existing_customer_without_changing_them(
     response = visitor.post(
         web_form, {"name": "Not Alice", "email": "ALICE@example.com", "phone": "13812345678"}
     )
-    assert response.status_code == 201
+    assert response.status_code == 200
     ticket = Ticket.objects.get()
     assert ticket.requester_id == desk["alice"].pk
     assert Customer.objects.count() == customers_before
@@ -129,7 +132,7 @@ def test_an_invalid_email_is_refused_next_to_it(web_form: WebForm, visitor: Visi
 
 def test_a_phone_alone_is_enough_contact(web_form: WebForm, visitor: Visitor) -> None:
     response = visitor.post(web_form, {"email": "", "phone": "138 1234 5678"})
-    assert response.status_code == 201
+    assert response.status_code == 200
     ticket = Ticket.objects.get()
     assert list(ticket.requester.identities.values_list("kind", "value")) == [
         ("phone", "+8613812345678")
@@ -141,7 +144,7 @@ def test_without_required_contact_an_anonymous_post_is_accepted(
 ) -> None:
     web_form = make_form(is_contact_required=False)
     response = visitor.post(web_form, {"name": "", "email": ""})
-    assert response.status_code == 201
+    assert response.status_code == 200
     assert Ticket.objects.get().requester.name == "Web visitor"
 
 
@@ -217,7 +220,7 @@ def test_a_post_from_a_site_not_allowed_is_refused(
 
 def test_a_post_from_an_allowed_site_is_accepted(web_form: WebForm, visitor: Visitor) -> None:
     response = visitor.post(web_form, origin=SITE)
-    assert response.status_code == 201
+    assert response.status_code == 200
 
 
 def test_an_inactive_or_unknown_form_is_not_found(
@@ -298,7 +301,7 @@ def test_required_and_conditional_fields_of_the_type(
     assert Ticket.objects.count() == 0
     # then a complete post is accepted with the values
     done = visitor.post(web_form, {"cf_fault": "other", "cf_other_fault": "Door squeaks"})
-    assert done.status_code == 201
+    assert done.status_code == 200
     assert Ticket.objects.get().custom_fields == {"fault": "other", "other_fault": "Door squeaks"}
 
 
@@ -307,7 +310,7 @@ def test_a_staff_only_field_sent_anyway_is_refused(
 ) -> None:
     _conditional_fields(desk)
     response = visitor.post(web_form, {"cf_fault": "e3", "cf_internal_cost": "5"})
-    assert response.status_code == 201  # not a field of the public form: ignored
+    assert response.status_code == 200  # not a field of the public form: ignored
     assert Ticket.objects.get().custom_fields == {"fault": "e3"}
 
 
@@ -315,7 +318,7 @@ def test_photos_are_stored_on_the_ticket(web_form: WebForm, visitor: Visitor) ->
     photo = SimpleUploadedFile("drum.jpg", b"\xff\xd8\xff\xe0fake-jpeg", content_type="image/jpeg")
     video = SimpleUploadedFile("noise.mp4", b"\x00\x00\x00\x18ftypmp42", content_type="video/mp4")
     response = visitor.post(web_form, {"photos": [photo, video]})
-    assert response.status_code == 201
+    assert response.status_code == 200
     ticket = Ticket.objects.get()
     assert sorted(
         Attachment.objects.filter(ticket=ticket).values_list("filename", "is_public")
@@ -422,7 +425,7 @@ def test_a_cascading_choice_is_chosen_level_by_level(
     assert unfinished.status_code == 422
     assert "Choose down to the last level." in unfinished.content.decode()
     done = visitor.post(web_form, {"cf_product__0": "washer", "cf_product__1": "e3"})
-    assert done.status_code == 201
+    assert done.status_code == 200
     assert Ticket.objects.get().custom_fields == {"product": ["washer", "e3"]}
 
 
@@ -433,6 +436,22 @@ def test_a_team_deactivated_since_does_not_block_visitors(
 
     accounts.update_team(actor=desk["admin"], team=desk["team_a"], changes={"is_active": False})
     response = visitor.post(web_form)
-    assert response.status_code == 201
+    assert response.status_code == 200
     ticket = Ticket.objects.get()
     assert (ticket.business_line_id, ticket.team_id) == (desk["line_a"].pk, None)
+
+
+def test_reloading_the_answer_sends_nothing_again(web_form: WebForm, visitor: Visitor) -> None:
+    response = visitor.post(web_form)
+    [(answer_url, _status)] = response.redirect_chain
+    again = visitor.client.get(answer_url)
+    assert again.status_code == 200
+    number = Ticket.objects.get().number
+    assert number in again.content.decode()
+    assert Ticket.objects.count() == 1
+
+
+def test_a_forged_receipt_shows_no_number(web_form: WebForm, visitor: Visitor) -> None:
+    response = visitor.client.get(f"/forms/{web_form.key}/done/", {"receipt": "x:y:z"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/forms/{web_form.key}/"
