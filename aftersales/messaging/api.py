@@ -18,7 +18,7 @@ from aftersales.api.common import PageOut, etag_of, expected_version
 from aftersales.api.pagination import paginate
 from aftersales.core.errors import DomainError
 from aftersales.messaging import selectors, services
-from aftersales.messaging.models import InboundMessage, PlatformAccount
+from aftersales.messaging.models import InboundMessage, OutboundMessage, PlatformAccount
 from aftersales.tickets.models import TicketType
 
 router = Router(tags=["messaging"])
@@ -104,6 +104,21 @@ class InboundOut(Schema):
     ticket_id: int | None
     received_at: datetime
     processed_at: datetime | None
+
+
+class OutboundOut(Schema):
+    id: int
+    account_id: int
+    ticket_id: int
+    comment_id: int | None
+    recipient: str
+    body: str
+    status: str
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    created_at: datetime
 
 
 def _account_out(account: PlatformAccount) -> dict[str, Any]:
@@ -238,3 +253,25 @@ def list_inbound(
 def retry_inbound(request: HttpRequest, message_id: int) -> InboundMessage:
     message = get_object_or_404(selectors.inbound_visible_to(request.user), pk=message_id)
     return services.retry_inbound(actor=request.user, message=message)
+
+
+@router.get(
+    "/messaging/outbound-messages",
+    response=PageOut[OutboundOut],
+    summary="Agents' replies sent (or being sent) back through the platforms, newest first",
+)
+def list_outbound(
+    request: HttpRequest,
+    status: OutboundMessage.Status | None = None,
+    ticket_id: int | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    authz.require_permission(request.user, services.MANAGE)
+    rows = selectors.outbound_visible_to(request.user)
+    if status is not None:
+        rows = rows.filter(status=status)
+    if ticket_id is not None:
+        rows = rows.filter(ticket_id=ticket_id)
+    page = paginate(rows, cursor=cursor, limit=limit, descending=True)
+    return {"items": page.items, "next_cursor": page.next_cursor}

@@ -19,4 +19,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/<int:pk>/qr/", views.account_qr, name="account_qr"),
     path("messages/", views.inbound_list, name="inbound"),
     path("messages/<int:pk>/retry/", views.inbound_retry, name="inbound_retry"),
+    path("replies/", views.outbound_list, name="outbound"),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from aftersales.core.errors import DomainError
 from aftersales.messaging import selectors, services
 from aftersales.messaging.forms import AccountForm, SendTestForm
-from aftersales.messaging.models import InboundMessage, PlatformAccount
+from aftersales.messaging.models import InboundMessage, OutboundMessage, PlatformAccount
 from aftersales.web.shortcuts import add_domain_error, require, signed_in
 
 Kind = PlatformAccount.Kind
@@ -197,3 +197,22 @@ def inbound_retry(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("The message will be filed again."))
     return redirect("messaging:inbound")
+
+
+@signed_in
+def outbound_list(request: HttpRequest) -> HttpResponse:
+    """Replies sent back through the platforms: what reached the customer, what did not."""
+    require(request, services.MANAGE)
+    rows = selectors.outbound_visible_to(request.user)
+    status = request.GET.get("status", "")
+    if status in OutboundMessage.Status.values:
+        rows = rows.filter(status=status)
+    return render(
+        request,
+        "messaging/outbound.html",
+        {
+            "rows": list(rows.order_by("-created_at", "-pk")[:200]),
+            "status": status,
+            "statuses": OutboundMessage.Status.choices,
+        },
+    )

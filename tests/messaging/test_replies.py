@@ -125,3 +125,34 @@ def test_reply_on_a_ticket_from_another_channel_is_not_sent(
     deliver_all()
     assert fake_platform.sent == []
     assert OutboundMessage.objects.count() == 0
+
+
+def test_replies_are_listed_for_the_line_and_hidden_from_others(
+    wechat_ticket: Ticket,
+    desk: dict[str, Any],
+    fake_platform: FakePlatform,
+    login_client: Any,
+    token_client: Any,
+    make_user: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    fake_platform.send_errors = [45015]
+    ticket_services.add_comment(actor=desk["agent"], ticket=wechat_ticket, body="lost reply")
+    ticket_services.add_comment(actor=desk["agent"], ticket=wechat_ticket, body="good reply")
+    deliver_all()
+    page = login_client(desk["admin"]).get("/messaging/replies/?status=failed")
+    html = page.content.decode()
+    assert "lost reply" in html
+    assert "good reply" not in html
+    api = token_client(desk["admin"])
+    api.get("/api/v1/messaging/outbound-messages")  # warm the token's caches
+    # The token (with its user), the grants, the page (account and ticket joined): the same
+    # count for any number of rows.
+    with django_assert_num_queries(3):
+        listed = api.get("/api/v1/messaging/outbound-messages")
+    assert [(r["body"], r["status"]) for r in listed.json()["items"]] == [
+        ("good reply", "sent"),
+        ("lost reply", "failed"),
+    ]
+    west = make_user("west-admin", role="admin", scope="business_lines", lines=[desk["west"]])
+    assert token_client(west).get("/api/v1/messaging/outbound-messages").json()["items"] == []
