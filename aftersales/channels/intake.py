@@ -221,6 +221,9 @@ def _process(row: InboundMessage, *, admit: bool) -> _Outcome:
     if kind == parsing.MAILING_LIST:
         row.is_auto_answer_allowed = False
         reason = kind
+    elif parsing.asks_for_no_auto_answer(mail):
+        row.is_auto_answer_allowed = False
+        reason = parsing.NO_AUTO_ANSWER
     if _over_rate_limit(row, mail.from_address):
         row.is_auto_answer_allowed = False
         reason = parsing.RATE_LIMITED

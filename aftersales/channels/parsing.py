@@ -284,6 +284,7 @@ BULK = "bulk"
 MAILING_LIST = "mailing_list"
 OWN_ADDRESS = "own_address"
 RATE_LIMITED = "rate_limited"
+NO_AUTO_ANSWER = "no_auto_answer"
 
 _DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
 _AUTO_SUBJECT = re.compile(
@@ -323,6 +324,13 @@ def kind_of(mail: ParsedMail, own_addresses: set[str]) -> str:
     if mail.header("list-id") or precedence == "list":
         return MAILING_LIST
     return PERSON
+
+
+def asks_for_no_auto_answer(mail: ParsedMail) -> bool:
+    """Whether a person's mail asks not to be answered automatically (Exchange's
+    ``X-Auto-Response-Suppress: All``, ``AutoReply`` or ``OOF``)."""
+    values = {v.strip().lower() for v in mail.header("x-auto-response-suppress").split(",")}
+    return bool(values & {"all", "autoreply", "oof"})
 
 
 # --- The new part of a reply ------------------------------------------------------------------

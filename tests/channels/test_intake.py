@@ -351,6 +351,17 @@ def test_mailing_list_post_opens_a_ticket_but_gets_no_automatic_answer(
     assert "loop_protection" in delivery.last_error
 
 
+def test_mail_asking_for_no_automatic_answer_gets_none(
+    mailbox: Mailbox, smtp: SmtpHandler, templates: None
+) -> None:
+    # when
+    row = ingest(mailbox, mail(headers={"X-Auto-Response-Suppress": "DR, AutoReply"}))
+    deliver_events()
+    # then
+    assert (row.state, row.reason) == (State.TICKET_CREATED, "no_auto_answer")
+    assert smtp.messages == []
+
+
 def test_sender_over_the_hourly_limit_gets_no_more_answers_and_admins_are_alerted(
     make_mailbox: Callable[..., Mailbox], smtp: SmtpHandler, templates: None, desk: dict[str, Any]
 ) -> None:

@@ -15,6 +15,7 @@ from tests.channels.conftest import PASSWORD, Dovecot, SmtpHandler, header, mail
 
 pytestmark = pytest.mark.django_db
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+QUERIES = 4
 
 
 @pytest.fixture
@@ -267,3 +268,23 @@ def test_full_original_is_shown_to_who_may_see_the_ticket(
     assert insider.status_code == 200
     assert "old quoted words" in insider.content.decode()
     assert outsider.status_code == 404
+
+
+def test_mailbox_list_takes_the_same_queries_for_more_mailboxes(
+    desk: dict[str, Any],
+    make_mailbox: Callable[..., Mailbox],
+    login_client: Callable[..., Any],
+    django_assert_num_queries: Any,
+) -> None:
+    # given
+    client = login_client(desk["admin"])
+    make_mailbox(address="one@example.com")
+    client.get("/api/v1/mailboxes")
+    with django_assert_num_queries(QUERIES) as one:
+        client.get("/api/v1/mailboxes")
+    for n in range(3):
+        make_mailbox(address=f"more{n}@example.com")
+    # when / then
+    with django_assert_num_queries(len(one.captured_queries)):
+        answer = client.get("/api/v1/mailboxes")
+    assert len(answer.json()) == 4
