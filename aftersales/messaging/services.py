@@ -628,13 +628,14 @@ def identify_miniprogram_user(
 
 
 def queue_reply(event: OutboxEvent) -> None:
-    """Outbox subscriber on ``ticket.commented`` (transactional): a staff member's public reply
-    on a ticket that came from a platform is queued for sending back, once per comment."""
+    """Outbox subscriber on ``ticket.commented`` (transactional): a public reply by staff (or a
+    rule's auto-reply) on a ticket that came from a platform is queued for sending back, once
+    per comment."""
     payload = event.payload
     if not payload.get("is_public") or payload.get("from_customer"):
         return
     comment = Comment.objects.filter(pk=payload.get("comment_id")).first()
-    if comment is None or comment.author_id is None or comment.author_customer_id is not None:
+    if comment is None or not comment.is_public or comment.author_customer_id is not None:
         return
     conversation = (
         Conversation.objects.filter(ticket_id=comment.ticket_id).select_related("account").first()

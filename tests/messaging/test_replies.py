@@ -156,3 +156,11 @@ def test_replies_are_listed_for_the_line_and_hidden_from_others(
     ]
     west = make_user("west-admin", role="admin", scope="business_lines", lines=[desk["west"]])
     assert token_client(west).get("/api/v1/messaging/outbound-messages").json()["items"] == []
+
+
+def test_a_rules_public_auto_reply_is_sent_too(
+    wechat_ticket: Ticket, fake_platform: FakePlatform
+) -> None:
+    ticket_services.add_comment(actor=None, ticket=wechat_ticket, body="我们已收到您的问题")
+    deliver_all()
+    assert [m["text"]["content"] for m in fake_platform.sent] == ["我们已收到您的问题"]
