@@ -21,10 +21,17 @@ from aftersales.webforms import services
 HONEYPOT = "website"
 
 
+class _WithLine(forms.ModelChoiceField):
+    """A ticket type or team named with its business line (several lines share names)."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.business_line.name} · {obj.name}"
+
+
 class WebFormForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=services.MAX_NAME)
-    ticket_type = forms.ModelChoiceField(label=_("Ticket type"), queryset=TicketType.objects.none())
-    team = forms.ModelChoiceField(
+    ticket_type = _WithLine(label=_("Ticket type"), queryset=TicketType.objects.none())
+    team = _WithLine(
         label=_("Team"),
         queryset=Team.objects.none(),
         required=False,
