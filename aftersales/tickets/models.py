@@ -363,7 +363,7 @@ class Ticket(models.Model):
     last_agent_reply_at = models.DateTimeField(null=True, blank=True, editable=False)
     solved_at = models.DateTimeField(_("solved"), null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
-    # The customer's latest satisfaction rating (CSAT 1–5 or NPS 0–10, per the line's survey
+    # The customer's latest satisfaction rating (CSAT 1-5 or NPS 0-10, per the line's survey
     # kind), written by the surveys app when a survey is answered; conditions and reports read it.
     satisfaction = models.PositiveSmallIntegerField(
         _("satisfaction"), null=True, blank=True, editable=False
