@@ -50,6 +50,7 @@ class SettingsOut(Schema):
     kind: str
     reasons: list[ReasonSchema]
     asks_comment: bool
+    channels: list[str]
     template_id: int | None
     version: int
     created_at: datetime
@@ -67,6 +68,7 @@ class SettingsIn(Schema):
     kind: str = "csat"
     reasons: list[dict[str, Any]] | None = None
     asks_comment: bool = True
+    channels: list[str] | None = None
     template_id: int | None = None
 
 
@@ -80,6 +82,7 @@ class SettingsPatch(Schema):
     kind: str | None = None
     reasons: list[dict[str, Any]] | None = None
     asks_comment: bool | None = None
+    channels: list[str] | None = None
     template_id: int | None = None
 
 
@@ -190,6 +193,7 @@ def _settings_out(row: SurveySettings) -> dict[str, Any]:
         "kind": row.kind,
         "reasons": row.reasons,
         "asks_comment": row.asks_comment,
+        "channels": row.channels,
         "template_id": row.template_id,
         "version": row.version,
         "created_at": row.created_at,

@@ -15,6 +15,7 @@ from aftersales.surveys import services
 from aftersales.surveys.models import Kind, SurveySettings
 
 UNITS = (("minutes", _("minutes")), ("hours", _("hours")))
+CHANNELS = (("email", _("E-mail")), ("sms", _("SMS")))
 
 
 def reasons_text(reasons: list[dict[str, str]]) -> str:
@@ -68,6 +69,13 @@ class SettingsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text=_("One a line: key | Chinese label | English label."),
     )
+    channels = forms.MultipleChoiceField(
+        label=_("Send by"),
+        choices=CHANNELS,
+        initial=["email"],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("SMS goes to customers with a phone number once an SMS gateway is set up."),
+    )
     template = forms.ModelChoiceField(
         label=_("Notification template"),
         queryset=NotificationTemplate.objects.filter(
@@ -93,6 +101,7 @@ class SettingsForm(forms.Form):
                 "link_valid_days": row.link_valid_days,
                 "editable_days": row.editable_days,
                 "asks_comment": row.asks_comment,
+                "channels": row.channels,
                 "reasons": reasons_text(row.reasons),
                 "template": row.template_id,
                 "version": row.version,
@@ -121,6 +130,7 @@ class SettingsForm(forms.Form):
             "link_valid_days": data["link_valid_days"],
             "editable_days": data["editable_days"],
             "asks_comment": data["asks_comment"],
+            "channels": data["channels"],
             "reasons": data["reasons"],
             "template": data["template"],
         }

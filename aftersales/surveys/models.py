@@ -33,14 +33,22 @@ class Kind(models.TextChoices):
 SCALES: dict[str, tuple[int, int]] = {Kind.CSAT: (1, 5), Kind.NPS: (0, 10)}
 
 
+SEND_CHANNELS = ("email", "sms")
+
+
+def default_channels() -> list[str]:
+    return ["email"]
+
+
 class SurveySettings(models.Model):
     """How (and whether) the customers of one business line are asked about solved tickets.
 
     The row without a business line is the default for lines without their own. ``reasons``
-    is a list of ``{"key", "label_zh", "label_en"}`` the customer may tick. ``template`` is
-    the customer notification that carries the link (the default ``survey`` template when
-    empty). Invariants: at most one row per line and one default row; ``version`` grows with
-    every change so stale edits are refused.
+    is a list of ``{"key", "label_zh", "label_en"}`` the customer may tick; ``channels`` the
+    customer's channels the link goes by (``email``, ``sms``); ``template`` the customer
+    notification that carries it (the default ``survey`` template when empty). Invariants: at
+    most one row per line and one default row; ``version`` grows with every change so stale
+    edits are refused.
     """
 
     business_line = models.OneToOneField(
@@ -70,6 +78,7 @@ class SurveySettings(models.Model):
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.CSAT)
     reasons = models.JSONField(_("reasons offered"), default=list, blank=True)
     asks_comment = models.BooleanField(_("ask for a comment"), default=True)
+    channels = models.JSONField(_("send by"), default=default_channels, blank=True)
     template = models.ForeignKey(
         "notifications.NotificationTemplate",
         null=True,

@@ -51,6 +51,7 @@ from aftersales.surveys.models import (
     MAX_DAYS,
     MAX_DELAY_MINUTES,
     MAX_REASONS,
+    SEND_CHANNELS,
     Kind,
     Survey,
     SurveySettings,
@@ -100,6 +101,7 @@ SETTINGS_FIELDS = (
     "kind",
     "reasons",
     "asks_comment",
+    "channels",
     "template",
 )
 
@@ -221,6 +223,19 @@ def clean_reasons(value: Any) -> list[dict[str, str]]:
     return cleaned
 
 
+def _channels(value: Any) -> list[str]:
+    if not isinstance(value, list | tuple) or not value:
+        raise DomainError("required", field="channels", message=_("Choose how the survey is sent."))
+    if any(item not in SEND_CHANNELS for item in value):
+        raise DomainError(
+            "invalid_choice",
+            field="channels",
+            message=_("Choose one of: %(choices)s."),
+            params={"choices": ", ".join(SEND_CHANNELS)},
+        )
+    return [channel for channel in SEND_CHANNELS if channel in value]
+
+
 def _template(value: Any) -> Any:
     from aftersales.notifications.choices import Event
     from aftersales.notifications.models import NotificationTemplate
@@ -274,6 +289,8 @@ def _apply_settings(row: SurveySettings, values: dict[str, Any]) -> None:
         row.kind = values["kind"]
     if "reasons" in values:
         row.reasons = clean_reasons(values["reasons"])
+    if "channels" in values:
+        row.channels = _channels(values["channels"])
     if "template" in values:
         row.template = _template(values["template"])
 
@@ -521,11 +538,10 @@ def on_ticket_status_changed(event: Any) -> None:
         cancel_survey(ticket=ticket)
 
 
-def _survey_template(survey: Survey) -> Any:
+def _survey_template(row: SurveySettings) -> Any:
     from aftersales.notifications.choices import Event
     from aftersales.notifications.models import NotificationTemplate
 
-    row = settings_for_line(survey.business_line_id)
     if row.template_id is not None and row.template is not None and row.template.is_active:
         return row.template
     return (
@@ -566,7 +582,8 @@ def send_survey(*, survey_id: int, now: datetime | None = None) -> bool:
     survey.expires_at = now + timedelta(days=survey.link_valid_days)
     survey.version += 1
     survey.save(update_fields=["state", "sent_at", "expires_at", "version"])
-    template = _survey_template(survey)
+    row = settings_for_line(survey.business_line_id)
+    template = _survey_template(row)
     sent: list[Any] = []
     if template is None:
         logger.warning(
@@ -578,6 +595,7 @@ def send_survey(*, survey_id: int, now: datetime | None = None) -> bool:
                 ticket=ticket,
                 audiences=["requester"],
                 template=template,
+                channels=list(row.channels or ["email"]),
                 reason="survey",
                 extra={"survey.url": survey_link(survey)},
             )

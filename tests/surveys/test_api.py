@@ -105,6 +105,8 @@ def test_an_administrator_adds_and_changes_settings_with_if_match(
         ("reason without label", {"reasons": [{"key": "speed", "label_zh": "速度"}]},
          "reasons.0.label_en"),
         ("staff template", {"template_id": 999999}, "template"),
+        ("no channel", {"channels": []}, "channels"),
+        ("wechat", {"channels": ["wechat"]}, "channels"),
     ],
 )  # fmt: skip
 def test_bad_settings_are_refused_as_problem_json_naming_the_field(

@@ -216,6 +216,7 @@ def test_an_administrator_saves_settings_and_sees_errors_next_to_the_field(
         "link_valid_days": "10",
         "editable_days": "3",
         "asks_comment": "on",
+        "channels": ["email"],
         "reasons": "speed | 速度 | Speed\nPrice! | 价格 | Price",
     }
     # when
@@ -251,6 +252,7 @@ def test_a_stale_settings_form_is_refused_and_says_why(
         "delay_unit": "hours",
         "link_valid_days": "14",
         "editable_days": "7",
+        "channels": ["email", "sms"],
         "reasons": "",
         "version": "1",
     }
