@@ -350,3 +350,11 @@ def test_the_api_shares_the_rate_limit_and_answers_429_problem_json(
 def test_an_unknown_key_is_not_found(api_client: JsonClient, desk: dict[str, Any]) -> None:
     assert api_client.get("/api/v1/forms/nope").status_code == 404
     assert api_client.post_json("/api/v1/forms/nope/submissions", BODY).status_code == 404
+
+
+def test_the_endpoints_are_in_the_openapi_document(api_client: JsonClient) -> None:
+    paths = api_client.get("/api/v1/openapi.json").json()["paths"]
+    assert set(paths["/api/v1/forms/{key}/submissions"]) == {"post", "options"}
+    body = paths["/api/v1/forms/{key}/submissions"]["post"]["requestBody"]
+    assert "token" in body["content"]["application/json"]["schema"]["properties"]
+    assert set(paths["/api/v1/webforms/{web_form_id}"]) == {"get", "patch", "delete"}
