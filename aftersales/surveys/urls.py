@@ -4,6 +4,7 @@ from aftersales.surveys import views
 
 app_name = "surveys"
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("responses/", views.responses, name="responses"),
     path("settings/", views.settings_list, name="settings_list"),
     path("settings/new/", views.settings_create, name="settings_create"),
     path("settings/<int:pk>/", views.settings_edit, name="settings_edit"),

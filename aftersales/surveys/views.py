@@ -6,13 +6,15 @@ preselects a rating, which one tap confirms with a POST.
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -62,7 +64,7 @@ def _page(
             {"key": r["key"], "label": _label(r), "checked": r["key"] in chosen}
             for r in survey.reasons_offered
         ],
-        "chosen_labels": [_label(r) for r in survey.reasons_offered if r["key"] in survey.reasons],
+        "chosen_labels": _chosen(survey),
         "comment": submitted.get("comment", survey.comment),
         "errors": errors or {},
         "is_answered": survey.state == Survey.State.ANSWERED,
@@ -109,6 +111,61 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
                 request, survey, errors={field: error.detail()}, submitted=shown, status=422
             )
         return redirect(services.survey_url(survey) + "#answer")
+
+
+# --- Responses ------------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@signed_in
+def responses(request: HttpRequest) -> HttpResponse:
+    """Answers of the tickets the viewer sees over a period, with CSAT and NPS per line."""
+    require(request, services.VIEW_SURVEY)
+    today = timezone.localdate()
+    first = _day(request.GET.get("since", "")) or today - timedelta(days=29)
+    last = _day(request.GET.get("until", "")) or today
+    if last < first:
+        first, last = last, first
+    zone = timezone.get_current_timezone()
+    since = datetime.combine(first, time.min, tzinfo=zone)
+    until = datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone)
+    answered = (
+        selectors.surveys_visible_to(request.user)
+        .filter(state=Survey.State.ANSWERED, answered_at__gte=since, answered_at__lt=until)
+        .order_by("-answered_at", "-pk")
+    )
+    rating = request.GET.get("rating", "")
+    if rating.isdigit():
+        answered = answered.filter(rating=int(rating))
+    page = Paginator(answered, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "surveys/responses.html",
+        {
+            "figures": selectors.satisfaction_figures(request.user, since=since, until=until),
+            "page": page,
+            "rows": [{"survey": s, "reasons": _chosen(s)} for s in page.object_list],
+            "since": first,
+            "until": last,
+            "rating": rating,
+            "query": query.urlencode(),
+            "may_configure": authz.has_permission(request.user, services.VIEW_SETTINGS),
+        },
+    )
+
+
+def _chosen(survey: Survey) -> list[str]:
+    return [_label(r) for r in survey.reasons_offered if r["key"] in survey.reasons]
 
 
 # --- Settings -------------------------------------------------------------------------------

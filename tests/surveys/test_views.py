@@ -263,3 +263,32 @@ def test_a_stale_settings_form_is_refused_and_says_why(
     assert "Someone changed these settings since you opened them." in _text(response)
     row.refresh_from_db()
     assert (row.kind, row.delay_minutes, row.version) == ("csat", 5, 2)
+
+
+def test_the_answers_page_shows_figures_and_answers_in_the_viewers_scope(
+    desk: dict[str, Any],
+    sent_survey: Callable[..., Survey],
+    login_client: Callable[[User], JsonClient],
+    make_user: Callable[..., User],
+) -> None:
+    # given
+    for rating, comment in ((5, "Great"), (1, "Never came back")):
+        services.answer_survey(survey=sent_survey(), rating=rating, comment=comment)
+    west_manager = make_user(
+        "west-manager", role="service-manager", scope="business_lines", lines=[desk["line_b"]]
+    )
+    # when
+    manager = login_client(desk["manager"]).get("/survey/responses/", HTTP_ACCEPT_LANGUAGE="en")
+    low = login_client(desk["manager"]).get("/survey/responses/?rating=1")
+    west = login_client(west_manager).get("/survey/responses/", HTTP_ACCEPT_LANGUAGE="en")
+    agent = login_client(desk["insider"]).get("/survey/responses/")
+    # then
+    figures = _text(manager).split('data-testid="satisfaction-figures"')[1].split("</table>")[0]
+    assert (
+        "<td>East</td><td>2</td><td>2</td> <td>100.0%</td> <td>50.0%</td> <td>3.0</td>" in figures
+    )
+    assert "Never came back" in _text(manager)
+    assert ("Never came back" in _text(low), "Great" in _text(low)) == (True, False)
+    assert "No answers in this period that you can see." in _text(west)
+    assert "Never came back" not in _text(west)
+    assert agent.status_code == 403
