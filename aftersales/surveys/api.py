@@ -207,7 +207,7 @@ def _survey_out(survey: Survey) -> dict[str, Any]:
         "ticket_id": survey.ticket_id,
         "ticket_number": survey.ticket.number,
         "business_line_id": survey.business_line_id,
-        "customer_id": survey.customer_id,
+        "customer_id": survey.ticket.requester_id,
         "state": survey.state,
         "kind": survey.kind,
         "rating": survey.rating,
@@ -345,7 +345,8 @@ def list_surveys(request: HttpRequest, query: Query[SurveyListQuery]) -> dict[st
     if query.business_line_id is not None:
         surveys = surveys.filter(business_line_id=query.business_line_id)
     if query.customer_id is not None:
-        surveys = surveys.filter(customer_id=query.customer_id)
+        # Through the ticket: a merged customer's tickets move to the survivor.
+        surveys = surveys.filter(ticket__requester_id=query.customer_id)
     page = paginate(surveys, cursor=query.cursor, limit=query.limit, descending=True)
     return {"items": [_survey_out(s) for s in page.items], "next_cursor": page.next_cursor}
 

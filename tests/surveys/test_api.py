@@ -193,6 +193,8 @@ def test_survey_lists_follow_the_viewers_scope(
     assert api_client.get("/api/v1/surveys").status_code == 401
     answered = token_client(desk["manager"]).get("/api/v1/surveys?state=answered").json()
     assert [(item["id"], item["rating"]) for item in answered["items"]] == [(east.pk, 5)]
+    alice = token_client(desk["manager"]).get(f"/api/v1/surveys?customer_id={desk['alice'].pk}")
+    assert [item["id"] for item in alice.json()["items"]] == [east.pk]
     bad = token_client(desk["manager"]).get("/api/v1/surveys?state=maybe")
     assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "state")
 
