@@ -425,16 +425,37 @@ def match_customer(
     return customer
 
 
-def open_conversation(account: PlatformAccount, sender_id: str) -> Conversation | None:
-    """The sender's conversation still open on this account within its window, if any."""
+def open_conversation(
+    account: PlatformAccount, sender_id: str
+) -> tuple[Conversation, Ticket] | None:
+    """The sender's conversation on this account within its window, and the ticket it goes on:
+    its own, or the one it was merged into. None when that ticket is closed."""
     since = timezone.now() - timedelta(hours=account.conversation_hours)
-    return (
+    conversation = (
         Conversation.objects.filter(
             account=account, sender_id=sender_id, last_inbound_at__gte=since
         )
-        .exclude(ticket__status_category=TicketStatus.Category.CLOSED)
-        .exclude(ticket__merged_into__isnull=False)
         .select_related("ticket", "customer")
+        .order_by("-last_inbound_at", "-pk")
+        .first()
+    )
+    if conversation is None:
+        return None
+    ticket = conversation.ticket
+    for _hop in range(10):  # a merged ticket's messages go on to the ticket that survived
+        if ticket.merged_into_id is None:
+            break
+        ticket = Ticket.objects.get(pk=ticket.merged_into_id)
+    if ticket.status_category == TicketStatus.Category.CLOSED:
+        return None
+    return conversation, ticket
+
+
+def conversation_of(ticket_id: int) -> Conversation | None:
+    """Whom to answer on a ticket: its own conversation, or that of a ticket merged into it."""
+    return (
+        Conversation.objects.filter(Q(ticket_id=ticket_id) | Q(ticket__merged_into_id=ticket_id))
+        .select_related("account")
         .order_by("-last_inbound_at", "-pk")
         .first()
     )
@@ -539,10 +560,10 @@ def _file_message(
         else:
             body = richtext.from_plain_text(str(_("[Picture that could not be downloaded]")))
     received_at = message.received_at
-    conversation = open_conversation(account, message.sender_id)
+    found = open_conversation(account, message.sender_id)
     comment: Comment | None = None
-    if conversation is not None:
-        ticket = conversation.ticket
+    if found is not None:
+        conversation, ticket = found
         comment = ticket_services.add_comment(
             actor=None,
             ticket=ticket,
@@ -637,9 +658,7 @@ def queue_reply(event: OutboxEvent) -> None:
     comment = Comment.objects.filter(pk=payload.get("comment_id")).first()
     if comment is None or not comment.is_public or comment.author_customer_id is not None:
         return
-    conversation = (
-        Conversation.objects.filter(ticket_id=comment.ticket_id).select_related("account").first()
-    )
+    conversation = conversation_of(comment.ticket_id)
     if conversation is None or not conversation.account.is_active:
         return
     text = comment.body_text.strip()
@@ -677,7 +696,7 @@ def send_outbound(outbound_id: int) -> str:
         pk=outbound.pk, status=Status.RUNNING, attempts=outbound.attempts
     )
     webhook = ""
-    conversation = Conversation.objects.filter(ticket_id=outbound.ticket_id).first()
+    conversation = conversation_of(outbound.ticket_id)
     if (
         conversation is not None
         and conversation.reply_webhook

@@ -164,3 +164,34 @@ def test_a_rules_public_auto_reply_is_sent_too(
     ticket_services.add_comment(actor=None, ticket=wechat_ticket, body="我们已收到您的问题")
     deliver_all()
     assert [m["text"]["content"] for m in fake_platform.sent] == ["我们已收到您的问题"]
+
+
+def test_after_a_ticket_merge_messages_and_replies_follow_the_surviving_ticket(
+    client: Client,
+    wechat_ticket: Ticket,
+    account: PlatformAccount,
+    desk: dict[str, Any],
+    fake_platform: FakePlatform,
+) -> None:
+    survivor = ticket_services.create_ticket(
+        actor=desk["admin"],
+        ticket_type=desk["support"],
+        requester=wechat_ticket.requester,
+        subject="Same headphones, by phone",
+        team=desk["team"],
+    )
+    ticket_services.merge_tickets(actor=desk["admin"], survivor=survivor, merged=[wechat_ticket])
+    deliver_all()
+    fake_platform.sent.clear()
+
+    query, body = safe_mode_request(text_xml("o-ivy", "还是没声音", 8002))
+    client.post(f"/messaging/wechat/{account.key}/callback?{query}", body, content_type="text/xml")
+    deliver_all()
+    assert survivor.comments.filter(author_customer__isnull=False).get().body_text == "还是没声音"
+    assert Ticket.objects.count() == 2
+
+    ticket_services.add_comment(actor=desk["agent"], ticket=survivor, body="换一副新的")
+    deliver_all()
+    assert [(m["touser"], m["text"]["content"]) for m in fake_platform.sent] == [
+        ("o-ivy", "换一副新的")
+    ]
