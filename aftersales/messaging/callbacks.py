@@ -22,6 +22,7 @@ from django.http import (
     JsonResponse,
 )
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -39,6 +40,11 @@ def _account(kind: str, key: str) -> PlatformAccount:
     if account is None:
         raise Http404
     return account
+
+
+def _sign_in_failed() -> HttpResponse:
+    message = _("We could not sign you in. Please open the link from the menu again.")
+    return HttpResponse(str(message), status=403, content_type="text/plain; charset=utf-8")
 
 
 def _unauthorised() -> HttpResponse:
@@ -165,7 +171,7 @@ def _portal_for(
         open_portal_session(request, customer=customer)
     except DomainError as error:
         logger.warning("Portal sign-in for %s refused: %s", account.key, error.code)
-        return HttpResponse(status=403, content="Sign-in failed.", content_type="text/plain")
+        return _sign_in_failed()
     return HttpResponseRedirect("/portal/")
 
 
@@ -185,7 +191,7 @@ def wechat_portal(request: HttpRequest, key: str) -> HttpResponse:
         answer = platform_api.oauth_openid(account, code=code)
     except platform_api.PlatformError as error:
         logger.warning("WeChat sign-in for %s failed: %s", account.key, error)
-        return HttpResponse(status=403, content="Sign-in failed.", content_type="text/plain")
+        return _sign_in_failed()
     return _portal_for(request, account, str(answer["openid"]), str(answer.get("unionid") or ""))
 
 
@@ -203,7 +209,7 @@ def wecom_portal(request: HttpRequest, key: str) -> HttpResponse:
         user = platform_api.wecom_oauth_user(account, code=code)
     except platform_api.PlatformError as error:
         logger.warning("WeCom sign-in for %s failed: %s", account.key, error)
-        return HttpResponse(status=403, content="Sign-in failed.", content_type="text/plain")
+        return _sign_in_failed()
     return _portal_for(request, account, user, "")
 
 
