@@ -268,8 +268,12 @@ def send_text(
 
 
 def user_info(account: PlatformAccount, *, openid: str) -> dict[str, Any]:
-    """WeChat's user info of a follower: ``unionid`` when the account is bound to an Open
-    Platform account, ``nickname`` where still given. Empty for other platforms."""
+    """What the platform tells about a sender: for an Official Account follower ``unionid``
+    (when bound to an Open Platform account) and ``nickname`` where still given; for a WeCom
+    member their ``name`` as ``nickname``. Empty for other platforms."""
+    if account.kind == Kind.WECOM:
+        member = _get(account, "/cgi-bin/user/get", userid=openid)
+        return {"nickname": str(member.get("name") or "")}
     if account.kind != Kind.WECHAT_OFFICIAL:
         return {}
     return _get(account, "/cgi-bin/user/info", openid=openid, lang="zh_CN")

@@ -126,6 +126,9 @@ def _handler(fake: FakePlatform) -> type[BaseHTTPRequestHandler]:
             if path == "/cgi-bin/auth/getuserinfo":
                 answer = fake.codes.get(query.get("code", [""])[0])
                 return self._reply(answer or {"errcode": 40029, "errmsg": "invalid code"})
+            if path == "/cgi-bin/user/get":
+                userid = query["userid"][0]
+                return self._reply({"errcode": 0, "userid": userid, **fake.users.get(userid, {})})
             if path == "/cgi-bin/user/info":
                 openid = query["openid"][0]
                 return self._reply({"subscribe": 1, "openid": openid, **fake.users.get(openid, {})})

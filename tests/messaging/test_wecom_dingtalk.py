@@ -90,6 +90,7 @@ def wecom_text(user: str, content: str, msg_id: int) -> str:
 def test_wecom_message_opens_a_ticket_and_the_reply_goes_back(
     client: Client, wecom: PlatformAccount, desk: dict[str, Any], fake_platform: FakePlatform
 ) -> None:
+    fake_platform.users["zhangsan"] = {"name": "张三"}
     xml = wecom_text("zhangsan", "打印机卡纸", 9001)
     responses = [wecom_post(client, wecom, xml), wecom_post(client, wecom, xml)]
     deliver_all()
@@ -97,6 +98,7 @@ def test_wecom_message_opens_a_ticket_and_the_reply_goes_back(
     ticket = Ticket.objects.get()
     assert (ticket.channel, ticket.subject) == (Ticket.Channel.WECOM, "打印机卡纸")
     assert ticket.requester.identities.get().kind == "wecom_external_id"
+    assert ticket.requester.name == "张三"
 
     ticket_services.add_comment(actor=desk["agent"], ticket=ticket, body="已派人")
     deliver_all()
