@@ -158,3 +158,30 @@ def test_what_happens_to_fetched_mail_on_the_server(
     assert imap.count("support", "INBOX") == inbox
     assert imap.count("support", "已处理") == processed + 1
     assert Ticket.objects.count() == 1
+
+
+def test_periodic_job_fetches_only_mailboxes_whose_interval_has_passed(
+    imap: Dovecot, imap_mailbox: Mailbox
+) -> None:
+    """The worker's job (``channels.fetch_mail``) polls each mailbox at its own interval."""
+    # given
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from aftersales.outbox.scheduler import jobs
+
+    assert jobs()["channels.fetch_mail"].function is fetching.fetch_due
+    imap.append("support", mail())
+    Mailbox.objects.filter(pk=imap_mailbox.pk).update(last_checked_at=timezone.now())
+    # when
+    early = fetching.fetch_due()
+    Mailbox.objects.filter(pk=imap_mailbox.pk).update(
+        last_checked_at=timezone.now() - timedelta(seconds=11)
+    )
+    due = fetching.fetch_due()
+    # then
+    assert (early, due) == (0, 1)
+    assert Ticket.objects.count() == 1
+    imap_mailbox.refresh_from_db()
+    assert imap_mailbox.health == Mailbox.Health.OK
