@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.utils import translation
 
+from aftersales.audit.models import AuditEntry
 from aftersales.channels import intake, services, threads
 from aftersales.channels.models import InboundMessage, Mailbox, Participant
 from aftersales.customers.models import Customer
@@ -473,3 +474,31 @@ def test_reused_message_id_from_another_sender_is_not_swallowed(mailbox: Mailbox
     assert second.message_id.endswith("@sha256.invalid>")
     assert second.state == State.TICKET_CREATED
     assert Ticket.objects.count() == 2
+
+
+def test_customer_for_channel_finds_or_creates_once(desk: dict[str, Any]) -> None:
+    """The system step channels share: the same sender twice is one customer, created with an
+    audit entry and a ``customer.created`` event naming the channel."""
+    # given
+    from aftersales.customers import services as customer_services
+    from aftersales.outbox.models import OutboxEvent
+
+    def find() -> Customer:
+        return customer_services.customer_for_channel(
+            kind="email",
+            value=" Wang@Example.COM ",
+            name="王五",
+            business_line=desk["line_a"],
+            channel="email",
+        )
+
+    # when
+    first, second = find(), find()
+    # then
+    assert first.pk == second.pk
+    assert first.name == "王五"
+    assert list(first.identities.values_list("value", flat=True)) == ["wang@example.com"]
+    entries = AuditEntry.objects.filter(object_type="customers.customer", object_id=str(first.pk))
+    assert list(entries.values_list("action", "actor_id")) == [("created", None)]
+    event = OutboxEvent.objects.get(topic="customer.created", object_id=str(first.pk))
+    assert event.payload["channel"] == "email"
