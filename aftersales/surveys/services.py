@@ -640,14 +640,17 @@ def _survey_payload(survey: Survey) -> dict[str, Any]:
 
 
 def _require_may_answer(actor: Any, survey: Survey) -> None:
-    """None: the caller proved the link. A contact: of the ticket's customer. Staff: recording
+    """None: the caller proved the link. A contact: the ticket's requester. Staff: recording
     an answer given on the phone, with the permission, on a ticket they see."""
     if actor is None:
         return
     from aftersales.tickets.selectors import tickets_visible_to
 
-    visible = tickets_visible_to(actor).filter(pk=survey.ticket_id).exists()
-    if not visible:
+    tickets = tickets_visible_to(actor).filter(pk=survey.ticket_id)
+    if getattr(actor, "kind", None) == User.Kind.CUSTOMER:
+        # The requester rates; colleagues who see the organisation's tickets do not.
+        tickets = tickets.filter(requester__portal_user=actor)
+    if not tickets.exists():
         raise NotFound("not_found")
     if getattr(actor, "kind", None) == User.Kind.CUSTOMER:
         return
