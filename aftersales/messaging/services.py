@@ -408,13 +408,25 @@ def match_customer(
             identities.append((IdentityKind.WECHAT_UNIONID, unionid))
         if phone:
             identities.append((IdentityKind.PHONE, phone))
-        return customer_services.create_customer(
-            actor=None,
-            name=name,
-            business_line=account.business_line,
-            team=account.team,
-            identities=identities,
-        )
+        try:
+            return customer_services.create_customer(
+                actor=None,
+                name=name,
+                business_line=account.business_line,
+                team=account.team,
+                identities=identities,
+            )
+        except DomainError as error:
+            # Another account's worker met the same person a moment earlier (the same unionid
+            # or phone): theirs is the record.
+            customer = (
+                find_customer_by_identity(sender_kind, sender_id)
+                or (unionid and find_customer_by_identity(IdentityKind.WECHAT_UNIONID, unionid))
+                or (phone and find_customer_by_identity(IdentityKind.PHONE, phone))
+                or None
+            )
+            if error.code != "identity_taken" or customer is None:
+                raise
     while customer.merged_into_id is not None:
         customer = Customer.objects.get(pk=customer.merged_into_id)
     _attach_identity(customer, sender_kind, sender_id)
@@ -541,6 +553,9 @@ def _file_message(
     if message.state != State.RECEIVED:
         return message.state
     account = message.account
+    # One sender's messages filed by two workers at once must not open two tickets: filing
+    # takes the account's row lock (milliseconds; the callbacks themselves never wait on it).
+    PlatformAccount.objects.select_for_update().filter(pk=account.pk).values_list("pk").first()
     channel = CHANNEL_OF[PlatformAccount.Kind(account.kind)]
     customer = match_customer(
         account=account,

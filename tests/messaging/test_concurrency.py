@@ -83,3 +83,39 @@ def test_simultaneous_retries_of_one_msgid_store_one_row_and_file_one_ticket(
     assert errors == []
     assert sorted(results) == ["processed", "processed"]
     assert Ticket.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_messages_filed_at_once_make_one_customer_and_one_ticket(
+    default_tier: None, account: PlatformAccount, fake_platform: FakePlatform
+) -> None:
+    client = Client()
+    for msg_id, text in ((9902, "第一句"), (9903, "第二句")):
+        query, body = safe_mode_request(text_xml("o-twin", text, msg_id))
+        client.post(
+            f"/messaging/wechat/{account.key}/callback?{query}", body, content_type="text/xml"
+        )
+    ids = list(InboundMessage.objects.order_by("pk").values_list("pk", flat=True))
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def file(message_id: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(services.process_inbound(message_id))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=file, args=(pk,)) for pk in ids]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert errors == []
+    assert results == ["processed", "processed"]
+    ticket = Ticket.objects.get()
+    assert ticket.comments.count() == 1
+    assert ticket.requester.identities.get().value == "o-twin"
