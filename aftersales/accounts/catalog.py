@@ -113,6 +113,8 @@ PREDEFINED_ROLES: dict[str, PredefinedRole] = {
                 "returns.*",
                 "knowledge.*",
                 "routing.*",
+                "webforms.*",
+                "surveys.*",
             ),
         ),
         PredefinedRole(
