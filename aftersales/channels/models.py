@@ -156,6 +156,7 @@ class InboundMessage(models.Model):
     class Source(models.TextChoices):
         IMAP = "imap", _("IMAP")
         PIPE = "pipe", _("Piped in")
+        LMTP = "lmtp", _("LMTP")
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="messages")
     message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)

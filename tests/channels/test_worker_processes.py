@@ -6,6 +6,7 @@ The process shares this test's database and a real Dovecot, so it commits for re
 
 from __future__ import annotations
 
+import smtplib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -92,3 +93,58 @@ def test_piped_mail_is_accepted_once(make_mailbox: Callable[..., Mailbox], imap:
     assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
     assert runs[0].stdout.decode().strip() == "<piped@client>: ticket_created"
     assert Ticket.objects.count() == 1
+
+
+def test_mail_server_delivers_by_lmtp_with_an_answer_per_recipient(
+    make_mailbox: Callable[..., Mailbox], imap: Dovecot
+) -> None:
+    """A real ``aftersales lmtp_server`` process, spoken to with Python's LMTP client: the
+    mailbox accepts (after the commit), an unknown address is refused, a bounce sent with the
+    null sender is recognised as one, and a redelivery is one ticket."""
+    # given
+    make_mailbox()
+    port = processes.free_port()
+    server = processes.start(
+        ["lmtp_server", "--bind", f"127.0.0.1:{port}"], processes.process_env()
+    )
+    try:
+
+        def listening() -> bool:
+            try:
+                smtplib.LMTP("127.0.0.1", port, timeout=5).quit()
+            except OSError:
+                return False
+            return True
+
+        processes.wait_for(listening, timeout=30, what="the LMTP server to listen")
+        raw = mail(message_id="<lmtp@client>")
+        bounce = mail(
+            sender="Mail Delivery <bounces@mx.example.com>",
+            subject="Undeliverable",
+            message_id="<bounce@mx>",
+        )
+        # when
+        with smtplib.LMTP("127.0.0.1", port, timeout=10) as client:
+            refused = client.sendmail(
+                "carol@example.com", ["support@example.com", "nobody@example.com"], raw
+            )
+            again = client.sendmail("carol@example.com", ["support@example.com"], raw)
+            client.sendmail("", ["support@example.com"], bounce)
+        processes.wait_for(
+            lambda: (
+                not InboundMessage.objects.filter(state="received").exists()
+                and InboundMessage.objects.count() == 2
+            ),
+            timeout=30,
+            what="the mail to be processed",
+        )
+    finally:
+        output = processes.stop(server)
+
+    # then
+    assert refused == {"nobody@example.com": (550, b"5.1.1 No such mailbox here")}, output
+    assert again == {}
+    assert Ticket.objects.count() == 1
+    rows = dict(InboundMessage.objects.values_list("message_id", "state"))
+    assert rows == {"<lmtp@client>": "ticket_created", "<bounce@mx>": "ignored"}
+    assert InboundMessage.objects.get(message_id="<bounce@mx>").reason == "bounce"
