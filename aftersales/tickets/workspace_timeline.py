@@ -203,6 +203,21 @@ def _link_kind(kind: Any) -> str:
         return str(kind)
 
 
+def _rating_sentences(changes: Mapping[str, Any], recorder: str) -> list[str]:
+    rating = _new(changes, "satisfaction")
+    if recorder:
+        sentences = [
+            _("%(actor)s recorded the customer's satisfaction rating: %(rating)s.")
+            % {"actor": recorder, "rating": rating}
+        ]
+    else:
+        sentences = [_("The customer rated the service %(rating)s.") % {"rating": rating}]
+    comment = _new(changes, "satisfaction_comment")
+    if comment:
+        sentences.append(_("Their comment: “%(comment)s”") % {"comment": comment})
+    return sentences
+
+
 def _sentences(event: TicketEvent, actor: str, reader: _Reader) -> list[str]:
     changes: Mapping[str, Any] = event.changes or {}
     kind = event.kind
@@ -254,6 +269,21 @@ def _sentences(event: TicketEvent, actor: str, reader: _Reader) -> list[str]:
             _("%(actor)s split a message off into %(number)s.")
             % {**words, "number": other.get("number", "?")}
         ]
+    if _new(changes, "by") == "customer" and kind in (Kind.REOPENED, Kind.STATUS_CHANGED):
+        template = (
+            _("The customer reopened the request: %(old)s → %(new)s.")
+            if kind == Kind.REOPENED
+            else _("The customer closed the request: %(old)s → %(new)s.")
+        )
+        return [
+            template
+            % {
+                "old": reader.value("status", _old(changes, "status")),
+                "new": reader.value("status", _new(changes, "status")),
+            }
+        ]
+    if kind == Kind.SATISFACTION_RATED:
+        return _rating_sentences(changes, actor if event.actor_id else "")
     if kind == Kind.REOPENED:
         return [
             _("The customer's reply reopened the ticket: %(old)s → %(new)s.")

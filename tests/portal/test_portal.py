@@ -142,6 +142,9 @@ def test_customer_replies_closes_and_reopens(desk: dict[str, Any], make_ticket: 
     client.post(f"/portal/requests/{ticket.number}/reopen/")
     ticket.refresh_from_db()
     assert ticket.status_category == TicketStatus.Category.OPEN
+    timeline = _as(desk["insider"]).get(f"/tickets/{ticket.number}/", **EN).content.decode()
+    assert "The customer closed the request" in timeline
+    assert "The customer reopened the request" in timeline
 
 
 def test_a_visitor_without_account_gets_a_tracking_link_that_opens_only_that_request(

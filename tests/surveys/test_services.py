@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from aftersales.audit.models import AuditEntry
 from aftersales.automation import services as automation
@@ -20,6 +20,7 @@ from aftersales.outbox.models import OutboxEvent
 from aftersales.surveys import selectors, services
 from aftersales.surveys.models import Survey, SurveySettings
 from aftersales.tickets.models import Ticket, TicketEvent
+from aftersales.tickets.workspace_timeline import describe
 from tests.surveys.conftest import status
 
 pytestmark = pytest.mark.django_db
@@ -208,6 +209,12 @@ def test_an_answer_lands_on_the_ticket_its_timeline_the_audit_and_the_outbox(
     assert ticket.satisfaction_at == survey.answered_at
     event = TicketEvent.objects.get(ticket=ticket, kind="satisfaction_rated")
     assert event.changes["satisfaction"] == [None, 4]
+    with translation.override("en"):
+        [line] = describe([event])
+    assert line.sentences == [
+        "The customer rated the service 4.",
+        "Their comment: “Quick and friendly”",
+    ]
     assert AuditEntry.objects.filter(verb="survey_answered", object_id=str(survey.pk)).count() == 1
     [answered] = OutboxEvent.objects.filter(topic="survey.answered")
     assert answered.payload["ticket_id"] == ticket.pk
