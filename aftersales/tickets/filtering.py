@@ -66,6 +66,7 @@ FILTERS: dict[str, str] = {
     "updated_after": "datetime",
     "updated_before": "datetime",
     "due_before": "datetime",
+    "satisfaction": "ratings",
     "q": "text",
 }
 
@@ -253,6 +254,11 @@ def _clean_value(key: str, kind: str | None, values: list[Any]) -> Any:
         if not set(map(str, values)) <= set(Ticket.Channel.values):
             _raise(key, _("Choose known channels."))
         return [str(v) for v in values]
+    if kind == "ratings":
+        ratings = [str(v).strip() for v in values]
+        if not all(r.isdigit() and 0 <= int(r) <= 10 for r in ratings):
+            _raise(key, _("Enter ratings from 0 to 10."))
+        return [int(r) for r in ratings]
     if kind == "texts":
         return [str(v).strip()[:100] for v in values]
     if kind == "text":
@@ -353,7 +359,7 @@ def apply_filters(
             queryset = queryset.filter(**{f"{key}_id__in": value})
         elif key == "status_category":
             queryset = queryset.filter(status_category__in=value)
-        elif key in {"priority", "channel"}:
+        elif key in {"priority", "channel", "satisfaction"}:
             queryset = queryset.filter(**{f"{key}__in": value})
         elif key == "tag":
             for tag in value:

@@ -169,6 +169,10 @@ class TicketOut(TicketSummaryOut):
     last_agent_reply_at: datetime | None
     solved_at: datetime | None
     closed_at: datetime | None
+    satisfaction: int | None = Field(
+        None, description="The customer's latest satisfaction rating (CSAT 1-5 or NPS 0-10)."
+    )
+    satisfaction_at: datetime | None = None
 
 
 class CustomerTicketSummaryOut(Schema):
@@ -641,6 +645,8 @@ def ticket_detail(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         "last_agent_reply_at": ticket.last_agent_reply_at,
         "solved_at": ticket.solved_at,
         "closed_at": ticket.closed_at,
+        "satisfaction": ticket.satisfaction,
+        "satisfaction_at": ticket.satisfaction_at,
     }
 
 

@@ -32,6 +32,7 @@ def _numbers(viewer: Any, raw: dict[str, Any]) -> list[str]:
         ("bad category", {"status_category": ["sleeping"]}, "status_category"),
         ("unknown custom field", {"cf.colour": ["red"]}, "cf.colour"),
         ("bad date", {"created_after": ["yesterday"]}, "created_after"),
+        ("bad rating", {"satisfaction": ["11"]}, "satisfaction"),
     ],
 )
 def test_filters_outside_the_allowlist_are_refused_with_the_key(
@@ -89,6 +90,17 @@ def test_tag_tier_priority_and_text_filters(desk: dict[str, Any], make_ticket: M
     assert _numbers(manager, {"q": "不排水"}) == [urgent.number]
     assert _numbers(manager, {"q": urgent.number.lower()}) == [urgent.number]
     assert len(_numbers(manager, {"tier": [desk["alice"].tier.key]})) == 2
+
+
+def test_satisfaction_filter_finds_the_low_ratings(
+    desk: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    unhappy = make_ticket()
+    happy = make_ticket()
+    make_ticket()  # not rated
+    Ticket.objects.filter(pk=unhappy.pk).update(satisfaction=1)
+    Ticket.objects.filter(pk=happy.pk).update(satisfaction=5)
+    assert _numbers(desk["manager"], {"satisfaction": ["1", "2"]}) == [unhappy.number]
 
 
 def test_filters_never_widen_the_scope(desk: dict[str, Any], make_ticket: MakeTicket) -> None:
