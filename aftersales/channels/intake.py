@@ -290,8 +290,17 @@ def _files(mail: parsing.ParsedMail) -> tuple[list[SimpleUploadedFile], list[str
     return kept, refused
 
 
-def _body(row: InboundMessage, mail: parsing.ParsedMail, refused: list[str], note: str) -> str:
-    markup = parsing.display_markup(mail)
+def _body(
+    row: InboundMessage,
+    mail: parsing.ParsedMail,
+    refused: list[str],
+    note: str,
+    *,
+    is_trimmed: bool = True,
+) -> str:
+    """The message as shown: the new part of a reply (a first mail whole: what it forwards or
+    quotes is usually the point), a note line, refused files, and the link to the original."""
+    markup = parsing.display_markup(mail) if is_trimmed else parsing.full_markup(mail)
     if not richtext.to_plain_text(markup).strip() and "<img" not in markup:
         markup = richtext.from_plain_text(mail.subject or gettext("(no text)"))
     parts = [markup]
@@ -343,7 +352,7 @@ def _open(row: InboundMessage, mail: parsing.ParsedMail, customer: Customer) -> 
         ticket_type=row.mailbox.ticket_type,
         requester=customer,
         subject=subject[:200],
-        description=_body(row, mail, refused, ""),
+        description=_body(row, mail, refused, "", is_trimmed=False),
         channel=Ticket.Channel.EMAIL,
         team=row.mailbox.team,
     )

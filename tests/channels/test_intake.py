@@ -502,3 +502,13 @@ def test_customer_for_channel_finds_or_creates_once(desk: dict[str, Any]) -> Non
     assert list(entries.values_list("action", "actor_id")) == [("created", None)]
     event = OutboxEvent.objects.get(topic="customer.created", object_id=str(first.pk))
     assert event.payload["channel"] == "email"
+
+
+def test_first_mail_keeps_what_it_forwards(mailbox: Mailbox) -> None:
+    """Trimming is for replies: a customer forwarding the shop's invoice keeps it visible."""
+    # when
+    body = "See below.\n\n---------- Forwarded message ----------\nInvoice 4711: washer WM-200\n"
+    row = ingest(mailbox, mail(body=body))
+    # then
+    assert row.ticket is not None
+    assert "Invoice 4711: washer WM-200" in row.ticket.description
