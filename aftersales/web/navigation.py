@@ -27,6 +27,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Customers"), "customers:customer_list", "customers.view_customer", _("Workspace")),
     NavItem(_("Phone calls"), "calls:call_list", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Knowledge"), "knowledge:article_list", "knowledge.view_article", _("Workspace")),
+    NavItem(_("Satisfaction"), "surveys:responses", "surveys.view_survey", _("Workspace")),
     NavItem(_("Macros"), "tickets:macro_list", "tickets.view_ticket", _("Workspace")),
     NavItem(_("Queues"), "routing:queue_list", "routing.view_queue", _("Workspace")),
     NavItem(_("Users"), "accounts:user_list", "accounts.view_user", _("Settings")),
@@ -56,6 +57,20 @@ NAV_ITEMS: list[NavItem] = [
     ),
     NavItem(_("Try a condition"), "conditions:try", "conditions.try_condition", _("Settings")),
     NavItem(_("Routing"), "routing:settings", "routing.change_teamrouting", _("Settings")),
+    NavItem(_("Mailboxes"), "channels:mailbox_list", "channels.manage_mailboxes", _("Settings")),
+    NavItem(
+        _("WeChat, WeCom and DingTalk"),
+        "messaging:accounts",
+        "messaging.view_platformaccount",
+        _("Settings"),
+    ),
+    NavItem(_("Web forms"), "webforms:list", "webforms.view_webform", _("Settings")),
+    NavItem(
+        _("Survey settings"), "surveys:settings_list", "surveys.view_surveysettings", _("Settings")
+    ),
+    NavItem(
+        _("Search synonyms"), "knowledge:synonym_list", "knowledge.view_synonym", _("Settings")
+    ),
     NavItem(
         _("Notification templates"),
         "notifications:template_list",

@@ -118,6 +118,7 @@ def test_home_shows_roles_with_scopes_teams_lines_and_links(
         "Teams",
         "Business lines",
         "Ticket types",
+        "Search synonyms",
         "API tokens",
     ]
     assert 'href="/accounts/users/"' in page
@@ -139,6 +140,7 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
         "/customers/",
         "/calls/",
         "/knowledge/",
+        "/survey/responses/",
         "/tickets/macros/",
         "/routing/queues/",
         "/accounts/users/",
@@ -153,6 +155,11 @@ def test_admin_navigation_lists_every_settings_page(admin_user, login_client):
         "/settings/automation/automations/",
         "/settings/conditions/try/",
         "/routing/settings/",
+        "/settings/mailboxes/",
+        "/messaging/settings/",
+        "/forms/settings/",
+        "/survey/settings/",
+        "/knowledge/settings/synonyms/",
         "/notifications/settings/templates/",
         "/accounts/tokens/",
         "/settings/audit/",
