@@ -1,4 +1,5 @@
-"""Telling administrators when mail looks like a loop (one sender writing too fast)."""
+"""Telling the mailbox administrators when mail looks like a loop (one sender writing too
+fast) and when a mailbox stops fetching."""
 
 from __future__ import annotations
 
@@ -13,27 +14,41 @@ from aftersales.notifications.choices import Channel, Event
 from aftersales.notifications.models import NotificationTemplate
 
 TEMPLATE_KEY = "mail-loop-suspected"
+FAILING_KEY = "mailbox-failing"
 
-# Template texts are data in both languages (like the notification defaults), not UI strings.
-_CONTENT = {
-    channel: {
-        "zh-hans": {"subject": "疑似邮件循环：{{ reason }}", "body": "{{ reason }}"},
-        "en": {"subject": "Mail loop suspected: {{ reason }}", "body": "{{ reason }}"},
+
+def _content(zh: str, en: str) -> dict[str, dict[str, dict[str, str]]]:
+    # Template texts are data in both languages (like the notification defaults), not UI
+    # strings.
+    return {
+        channel: {
+            "zh-hans": {"subject": zh + "{{ reason }}", "body": "{{ reason }}"},
+            "en": {"subject": en + "{{ reason }}", "body": "{{ reason }}"},
+        }
+        for channel in (Channel.IN_APP, Channel.EMAIL)
     }
-    for channel in (Channel.IN_APP, Channel.EMAIL)
+
+
+_TEMPLATES = {
+    TEMPLATE_KEY: (
+        "Mail loop suspected (staff)",
+        _content("疑似邮件循环：", "Mail loop suspected: "),
+    ),
+    FAILING_KEY: ("Mailbox failing (staff)", _content("邮箱无法收信：", "Mailbox failing: ")),
 }
 
 
-def loop_template() -> NotificationTemplate:
-    """The administrators' alert template, added the first time it is needed (an edited one
+def alert_template(key: str) -> NotificationTemplate:
+    """An administrators' alert template, added the first time it is needed (an edited one
     is kept)."""
+    name, content = _TEMPLATES[key]
     template, _created = NotificationTemplate.objects.get_or_create(
-        key=TEMPLATE_KEY,
+        key=key,
         defaults={
-            "name": "Mail loop suspected (staff)",
+            "name": name,
             "event": Event.CUSTOM,
             "audience": NotificationTemplate.Audience.STAFF,
-            "content": _CONTENT,
+            "content": content,
             "is_default": True,
         },
     )
@@ -53,13 +68,18 @@ def mailbox_admins() -> list[User]:
 def loop_suspected(*, mailbox: Mailbox, address: str, count: int) -> None:
     """Alert everyone who manages mailboxes, in the app and by e-mail (to their own address,
     never to the sender)."""
-    template = loop_template()
+    _alert(TEMPLATE_KEY, mailbox, f"{address} → {mailbox.address}: {count} / 1h")
+
+
+def mailbox_failing(*, mailbox: Mailbox, error: str) -> None:
+    """Alert the administrators that a mailbox that was working stopped fetching."""
+    _alert(FAILING_KEY, mailbox, f"{mailbox.address}: {error}"[:190])
+
+
+def _alert(key: str, mailbox: Mailbox, reason: str) -> None:
+    template = alert_template(key)
     if not template.is_active:
         return
-    reason = f"{address} → {mailbox.address}: {count} / 1h"
     notifications.notify_users(
-        users=mailbox_admins(),
-        template=template,
-        context_object=mailbox,
-        reason=reason,
+        users=mailbox_admins(), template=template, context_object=mailbox, reason=reason
     )

@@ -21,7 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from aftersales.channels import intake
+from aftersales.channels import alerts, intake
 from aftersales.channels.models import FolderState, InboundMessage, Mailbox
 
 TIMEOUT = 20
@@ -175,9 +175,14 @@ def fetch_mailbox(mailbox: Mailbox) -> FetchResult:
             with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 connection.logout()
     except (FetchError, OSError, imaplib.IMAP4.error) as error:
-        Mailbox.objects.filter(pk=mailbox.pk).update(
-            last_checked_at=started, health=Mailbox.Health.FAILING, last_error=str(error)[:2000]
-        )
+        # Only the fetch that turns a mailbox from working to failing alerts the admins.
+        turned = Mailbox.objects.filter(pk=mailbox.pk).exclude(health=Mailbox.Health.FAILING)
+        with transaction.atomic():
+            if turned.update(health=Mailbox.Health.FAILING):
+                alerts.mailbox_failing(mailbox=mailbox, error=str(error))
+            Mailbox.objects.filter(pk=mailbox.pk).update(
+                last_checked_at=started, last_error=str(error)[:2000]
+            )
         raise FetchError(str(error)) from None
     Mailbox.objects.filter(pk=mailbox.pk).update(
         last_checked_at=started, last_success_at=started, health=Mailbox.Health.OK, last_error=""

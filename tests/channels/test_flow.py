@@ -185,3 +185,25 @@ def test_periodic_job_fetches_only_mailboxes_whose_interval_has_passed(
     assert Ticket.objects.count() == 1
     imap_mailbox.refresh_from_db()
     assert imap_mailbox.health == Mailbox.Health.OK
+
+
+def test_mailbox_that_stops_fetching_alerts_the_admins_once(
+    imap: Dovecot, imap_mailbox: Mailbox, desk: dict[str, Any]
+) -> None:
+    # given
+    from aftersales.notifications.models import Notification
+
+    fetching.fetch_mailbox(imap_mailbox)
+    Mailbox.objects.filter(pk=imap_mailbox.pk).update(imap_password="changed-by-it")
+    imap_mailbox.refresh_from_db()
+    # when
+    for _attempt in range(2):
+        with pytest.raises(fetching.FetchError):
+            fetching.fetch_mailbox(imap_mailbox)
+    # then
+    alerts = Notification.objects.filter(template__key="mailbox-failing")
+    assert list(alerts.values_list("recipient_user_id", flat=True)) == [desk["admin"].pk]
+    assert "AUTHENTICATIONFAILED" in alerts.get().body
+    imap_mailbox.refresh_from_db()
+    assert imap_mailbox.health == Mailbox.Health.FAILING
+    assert "AUTHENTICATIONFAILED" in imap_mailbox.last_error
