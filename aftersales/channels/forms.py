@@ -89,6 +89,42 @@ class MailboxForm(forms.Form):
                 if getattr(mailbox, name):
                     self.fields[name].help_text = _SECRET_HELP
 
+    GROUPS = (
+        (
+            _("Mailbox"),
+            "",
+            ("address", "display_name", "business_line", "team", "ticket_type", "is_active"),
+        ),
+        (
+            _("Fetching (IMAP)"),
+            _("Leave the server empty when your mail server delivers by pipe or LMTP."),
+            (
+                "imap_host",
+                "imap_port",
+                "imap_security",
+                "imap_user",
+                "imap_password",
+                "folders",
+                "after_fetch",
+                "move_to_folder",
+                "poll_interval_seconds",
+            ),
+        ),
+        (
+            _("Sending (SMTP)"),
+            "",
+            ("smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password"),
+        ),
+        (_("Loop protection"), "", ("auto_answer_limit",)),
+    )
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The fields in the sections the page shows them in."""
+        return [
+            {"legend": legend, "help": help_text, "fields": [self[name] for name in names]}
+            for legend, help_text, names in self.GROUPS
+        ]
+
     @staticmethod
     def initial_of(mailbox: Mailbox) -> dict[str, Any]:
         initial = {

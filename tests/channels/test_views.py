@@ -288,3 +288,10 @@ def test_mailbox_list_takes_the_same_queries_for_more_mailboxes(
     with django_assert_num_queries(len(one.captured_queries)):
         answer = client.get("/api/v1/mailboxes")
     assert len(answer.json()) == 4
+
+
+def test_mailbox_form_shows_every_field_once() -> None:
+    from aftersales.channels.forms import MailboxForm
+
+    grouped = [name for _legend, _help, names in MailboxForm.GROUPS for name in names]
+    assert sorted(grouped) == sorted(MailboxForm.base_fields)
