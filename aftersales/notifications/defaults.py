@@ -71,13 +71,13 @@ DEFAULT_TEMPLATES: tuple[DefaultTemplate, ...] = (
                 (
                     "[{{ ticket.number }}] {{ ticket.subject }} 有新回复",
                     "{{ customer.name }}，您好：\n\n{{ actor.name }} 回复了您的工单 "
-                    "{{ ticket.number }}：\n\n{{ comment.excerpt }}\n\n"
+                    "{{ ticket.number }}：\n\n{{ comment.text }}\n\n"
                     "查看并回复：{{ request.url }}" + _SIGNATURE_ZH,
                 ),
                 (
                     "[{{ ticket.number }}] New reply: {{ ticket.subject }}",
                     "Hello {{ customer.name }},\n\n{{ actor.name }} replied to your ticket "
-                    "{{ ticket.number }}:\n\n{{ comment.excerpt }}\n\n"
+                    "{{ ticket.number }}:\n\n{{ comment.text }}\n\n"
                     "See and reply: {{ request.url }}" + _SIGNATURE_EN,
                 ),
             ),

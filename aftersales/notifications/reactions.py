@@ -45,12 +45,20 @@ def _actor(event: OutboxEvent) -> Any:
     return User.objects.filter(pk=event.actor_id).first() if event.actor_id else None
 
 
-def _excerpt(event: OutboxEvent) -> str:
+def _comment_text(event: OutboxEvent) -> str:
     comment = Comment.objects.filter(pk=event.payload.get("comment_id")).first()
-    if comment is None:
-        return ""
-    text = comment.body_text.strip()
+    return "" if comment is None else comment.body_text.strip()
+
+
+def _excerpt(event: OutboxEvent) -> str:
+    text = _comment_text(event)
     return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
+
+
+def _comment_extra(event: OutboxEvent) -> dict[str, str]:
+    text = _comment_text(event)
+    excerpt = text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
+    return {"comment.excerpt": excerpt, "comment.text": text}
 
 
 def on_ticket_created(event: OutboxEvent) -> None:
@@ -82,7 +90,7 @@ def on_ticket_commented(event: OutboxEvent) -> None:
         actor=_actor(event),
         channels=["email"],
         reason="ticket.commented",
-        extra={"comment.excerpt": _excerpt(event)},
+        extra=_comment_extra(event),
     )
 
 

@@ -124,6 +124,11 @@ PLACEHOLDERS: dict[str, tuple[str | Promise, Value, bool]] = {
         lambda c: c.extra.get("comment.excerpt", ""),
         True,
     ),
+    "comment.text": (
+        _("The whole text of the comment the notification is about"),
+        lambda c: c.extra.get("comment.text", "") or c.extra.get("comment.excerpt", ""),
+        True,
+    ),
     "sla.due_at": (
         _("When the SLA target falls due"),
         lambda c: c.extra.get("sla.due_at", ""),

@@ -10,7 +10,7 @@ import pytest
 from aftersales.accounts.models import User
 from aftersales.customers import services as customer_services
 from aftersales.notifications import channel_settings
-from aftersales.notifications.models import Notification, Reaction
+from aftersales.notifications.models import Delivery, Notification, Reaction
 from aftersales.outbox import services as outbox
 from aftersales.outbox.models import OutboxEvent
 from aftersales.tickets import services as ticket_services
@@ -117,3 +117,18 @@ def test_mention_tells_the_mentioned_colleague(
     assert notification.recipient_user_id == desk["colleague"].pk
     assert notification.subject == f"insider 在 {ticket.number} 中提到了您"
     assert notification.body == "@colleague please look"
+
+
+def test_a_long_public_reply_reaches_the_customer_whole(
+    desk: dict[str, Any], make_ticket: Callable[..., Ticket], templates: dict[str, Any]
+) -> None:
+    customer_services.add_identity(
+        actor=desk["admin"], customer=desk["alice"], kind="email", value="alice@example.com"
+    )
+    ticket = make_ticket()
+    steps = "\n".join(f"Step {n}: check the drain pump filter and hose." for n in range(1, 40))
+    ticket_services.add_comment(actor=desk["insider"], ticket=ticket, body=steps, is_public=True)
+    deliver("ticket.commented")
+    [delivery] = Delivery.objects.filter(channel="email", notification__event="ticket_replied")
+    assert len(steps) > 1000
+    assert "Step 39: check the drain pump filter and hose." in delivery.body
