@@ -15,17 +15,9 @@ from aftersales.customers.models import CustomerTier
 from aftersales.customfields import services as customfields
 from aftersales.tickets import services as tickets
 from aftersales.tickets.models import Ticket, form_key_of
-from tests.conftest import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def _tier(admin: User, key: str, name: str, *, is_default: bool = False) -> CustomerTier:
@@ -97,7 +89,7 @@ def test_administrator_builds_and_tries_a_condition(
     # given
     ticket = _desk(admin_user, make_line, make_team)
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, admin_user.username)
+    sign_in(page, live_server.url, admin_user.username)
     page.goto(f"{live_server.url}/settings/conditions/try/?ticket={ticket.number}")
     root = page.locator("[data-group-path='condition']")
 
@@ -172,7 +164,7 @@ def test_the_builder_is_usable_from_the_keyboard(
     # given
     ticket = _desk(admin_user, make_line, make_team)
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, admin_user.username)
+    sign_in(page, live_server.url, admin_user.username)
     page.goto(f"{live_server.url}/settings/conditions/try/?ticket={ticket.number}")
 
     # when

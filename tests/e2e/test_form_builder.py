@@ -9,19 +9,11 @@ from typing import Any
 import pytest
 
 from aftersales.customfields import services
-from tests.conftest import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
 
 FORM = "[data-testid='form-tickets.ticket-all']"
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def _rows(page: Any) -> list[tuple[str, str]]:
@@ -73,7 +65,7 @@ def test_dragging_fields_reorders_and_moves_sections_and_survives_a_reload(
             section=section,
         )
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, admin_user.username)
+    sign_in(page, live_server.url, admin_user.username)
     page.goto(f"{live_server.url}/settings/fields/?target=tickets.ticket")
     before = _rows(page)
     # when

@@ -17,17 +17,9 @@ from aftersales.knowledge import services as knowledge
 from aftersales.knowledge.models import TicketArticleLink
 from aftersales.tickets import services
 from aftersales.tickets.models import Comment
-from tests.conftest import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def test_an_agent_inserts_a_suggested_article_into_a_reply(
@@ -84,7 +76,7 @@ def test_an_agent_inserts_a_suggested_article_into_a_reply(
         team=team,
     )
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, "mei")
+    sign_in(page, live_server.url, "mei")
     # when: the ticket page loads the suggestions after the page itself
     page.goto(f"{live_server.url}/tickets/{ticket.number}/")
     suggestions = page.get_by_test_id("kb-suggestion")
@@ -164,7 +156,7 @@ def test_an_internal_article_found_in_the_panel_goes_into_an_internal_note_as_te
         team=team,
     )
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, "mei")
+    sign_in(page, live_server.url, "mei")
     page.goto(f"{live_server.url}/tickets/{ticket.number}/")
     panel = page.get_by_test_id("kb-panel")
     panel.wait_for()

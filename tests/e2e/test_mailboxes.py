@@ -18,18 +18,10 @@ from aftersales.customers.models import CustomerTier
 from aftersales.tickets import services as ticket_services
 from tests.channels.conftest import PASSWORD as IMAP_PASSWORD
 from tests.channels.conftest import Dovecot, SmtpHandler, dovecot, imap  # noqa: F401
-from tests.conftest import PASSWORD
 from tests.notifications.conftest import smtp_server  # noqa: F401
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def test_administrator_sets_up_a_mailbox_checks_it_and_reprocesses_quarantined_mail(
@@ -60,7 +52,7 @@ def test_administrator_sets_up_a_mailbox_checks_it_and_reprocesses_quarantined_m
     )
     smtp, smtp_port = smtp_server
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, admin_user.username)
+    sign_in(page, live_server.url, admin_user.username)
 
     # when: a ticket type of another line is chosen
     page.goto(f"{live_server.url}/settings/mailboxes/new/")

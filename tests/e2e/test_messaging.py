@@ -16,7 +16,6 @@ from aftersales.customers.models import Customer, CustomerTier
 from aftersales.messaging.models import PlatformAccount
 from aftersales.tickets import services as ticket_services
 from aftersales.tickets.models import Ticket
-from tests.conftest import PASSWORD
 from tests.messaging.conftest import (
     AES_KEY,
     APP_ID,
@@ -27,17 +26,10 @@ from tests.messaging.conftest import (
     safe_mode_request,
     text_xml,
 )
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
 __all__ = ["fake_platform"]
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def test_connect_an_account_and_link_a_follower_to_the_email_customer(
@@ -79,7 +71,7 @@ def test_connect_an_account_and_link_a_follower_to_the_email_customer(
     admin, admin_log = browser_page(locale="en-US")
 
     # when: the administrator connects the account, first with a short AES key
-    _sign_in(admin, live_server.url, admin_user.username)
+    sign_in(admin, live_server.url, admin_user.username)
     admin.goto(f"{live_server.url}/messaging/settings/new/")
     admin.locator("#id_name").fill("Service account")
     admin.locator("#id_key").fill("service")
@@ -126,7 +118,7 @@ def test_connect_an_account_and_link_a_follower_to_the_email_customer(
 
     # and: the agent links the follower to Lin on the follower's page
     agent, agent_log = browser_page(locale="en-US")
-    _sign_in(agent, live_server.url, "mei")
+    sign_in(agent, live_server.url, "mei")
     agent.goto(f"{live_server.url}/customers/{stranger.pk}/")
     form = agent.get_by_test_id("link-identity")
     form.locator("#id_identity").select_option(label="WeChat openid: o-lin")

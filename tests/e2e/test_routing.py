@@ -16,17 +16,9 @@ from aftersales.routing import services as routing
 from aftersales.routing.models import AgentProfile
 from aftersales.tickets import services as tickets
 from aftersales.tickets.models import Ticket
-from tests.conftest import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def _queue(admin: User, line: BusinessLine, team: Team) -> Ticket:
@@ -65,7 +57,7 @@ def test_agent_switches_availability_and_gets_the_next_ticket(
     agent = make_user("li-lei", role="agent", scope="teams", teams=[team], display_name="Li Lei")
     urgent = _queue(admin_user, line, team)
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, agent.username)
+    sign_in(page, live_server.url, agent.username)
     page.goto(f"{live_server.url}/tickets/")
     switch = page.get_by_test_id("availability")
 

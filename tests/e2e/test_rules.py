@@ -30,8 +30,8 @@ from aftersales.notifications.models import Notification
 from aftersales.notifications.services import create_template
 from aftersales.tickets import services as tickets
 from aftersales.tickets.models import Ticket, TicketType, form_key_of
-from tests.conftest import PASSWORD
 from tests.notifications.conftest import smtp, smtp_server  # noqa: F401
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -46,14 +46,6 @@ TRIGGERS = (
     "sla_breached",
     "survey_answered",
 )
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def _tier(admin: User, key: str, name: str, *, is_default: bool = False) -> CustomerTier:
@@ -284,7 +276,7 @@ def test_the_five_examples_are_configured_in_the_browser_and_work(
     # given
     desk = _desk(admin_user, make_line, make_team, make_user)
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, admin_user.username)
+    sign_in(page, live_server.url, admin_user.username)
 
     # when: the administrator configures the five examples on the pages
     _configure(page, live_server.url, desk)

@@ -13,8 +13,8 @@ from aftersales.customers.models import CustomerTier
 from aftersales.sla import services as sla_services
 from aftersales.sla import timers
 from aftersales.tickets.models import Ticket
-from tests.conftest import PASSWORD
 from tests.sla.timer_support import make_policy
+from tests.support.browser import sign_in
 from tests.tickets.conftest import _media_in_tmp, desk, make_ticket, make_type  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -27,14 +27,6 @@ def default_tier(admin_user: Any) -> None:
         customer_services.create_tier(
             actor=admin_user, key="normal", name_zh="普通客户", name_en="Normal", is_default=True
         )
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def _words(minutes: int) -> str:
@@ -69,7 +61,7 @@ def test_a_badge_ticks_to_amber_and_red_in_the_browser(
     ticket = make_ticket(subject="Printer jams")
     page, log = browser_page(locale="en-US")
     page.clock.install()
-    _sign_in(page, live_server.url, "insider")
+    sign_in(page, live_server.url, "insider")
     # when the agent opens the ticket
     page.goto(f"{live_server.url}/tickets/{ticket.number}/")
     badge = page.locator('[data-testid="sla-target"][data-metric="resolution"] .sla-badge')

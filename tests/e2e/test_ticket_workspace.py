@@ -18,7 +18,7 @@ from aftersales.customers import services as customer_services
 from aftersales.customers.models import CustomerTier
 from aftersales.tickets import services
 from aftersales.tickets.models import Ticket, TicketType
-from tests.conftest import PASSWORD
+from tests.support.browser import after_htmx_swap, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -29,31 +29,9 @@ aircon|空调|Air conditioner
   cold|不制冷|Not cooling"""
 
 
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
-
-
 def _screenshot(page: Any, folder: Path, name: str) -> None:
     # caret="initial": hiding the caret would inject a style element, which the CSP refuses.
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True, caret="initial")
-
-
-def _changed(page: Any, action: Callable[[], Any]) -> None:
-    """Do ``action`` and wait until htmx has swapped in the fields it re-renders (a change made
-    to the old fields in between would be replaced with them)."""
-    page.evaluate(
-        """() => {
-            window.swapped = false;
-            document.addEventListener("htmx:afterSettle", () => { window.swapped = true; },
-                                      { once: true });
-        }"""
-    )
-    action()
-    page.wait_for_function("() => window.swapped === true")
 
 
 def _add_field(page: Any, type_url: str, field_type: str, values: dict[str, str]) -> None:
@@ -162,17 +140,17 @@ def test_administrator_builds_a_type_and_an_agent_files_and_solves_a_ticket(
     agent, agent_log = browser_page(locale="en-US", viewport={"width": 1400, "height": 900})
 
     # when: the administrator builds the type and its form in the settings pages
-    _sign_in(admin, live_server.url, admin_user.username)
+    sign_in(admin, live_server.url, admin_user.username)
     form_fields = _administrator_builds_the_type(admin, live_server.url, line)
     _screenshot(admin, tmp_path, "workspace-type")
 
     # and: the agent files a ticket of that type
-    _sign_in(agent, live_server.url, "mei")
+    sign_in(agent, live_server.url, "mei")
     agent.get_by_role("navigation", name="Main navigation").get_by_role(
         "link", name="Tickets"
     ).click()
     agent.get_by_role("link", name="New ticket").click()
-    _changed(
+    after_htmx_swap(
         agent,
         lambda: agent.locator("#id_ticket_type").select_option(
             label="Appliance repair · Home appliances"
@@ -186,16 +164,16 @@ def test_administrator_builds_a_type_and_an_agent_files_and_solves_a_ticket(
     agent.get_by_label("Liu Yang").check()
     agent.locator("#id_subject").fill("Washer stops with E3")
     agent.locator("#id_description").fill("Water stays in the drum.")
-    _changed(agent, lambda: agent.locator("#id_cf_product__0").select_option("washer"))
+    after_htmx_swap(agent, lambda: agent.locator("#id_cf_product__0").select_option("washer"))
     second_level = [o.strip() for o in agent.locator("#id_cf_product__1 option").all_inner_texts()]
-    _changed(agent, lambda: agent.locator("#id_cf_product__1").select_option("e3"))
-    _changed(agent, lambda: agent.locator("#id_cf_kind").select_option("repair"))
+    after_htmx_swap(agent, lambda: agent.locator("#id_cf_product__1").select_option("e3"))
+    after_htmx_swap(agent, lambda: agent.locator("#id_cf_kind").select_option("repair"))
     hidden_for_repair = reason.count()
-    _changed(agent, lambda: agent.locator("#id_cf_kind").select_option("refund"))
+    after_htmx_swap(agent, lambda: agent.locator("#id_cf_kind").select_option("refund"))
     shown_for_refund = reason.is_visible()
-    _changed(agent, lambda: agent.locator("#id_cf_kind").select_option("repair"))
+    after_htmx_swap(agent, lambda: agent.locator("#id_cf_kind").select_option("repair"))
     hidden_again = reason.count()
-    _changed(agent, lambda: agent.locator("#id_cf_kind").select_option("refund"))
+    after_htmx_swap(agent, lambda: agent.locator("#id_cf_kind").select_option("refund"))
     reason.fill("Second failure within a month")
     _screenshot(agent, tmp_path, "workspace-new-ticket")
     agent.get_by_role("button", name="Create ticket").click()
@@ -205,10 +183,10 @@ def test_administrator_builds_a_type_and_an_agent_files_and_solves_a_ticket(
 
     # and: the agent starts work, then tries to solve without the resolution code
     status = agent.locator("#id_status")
-    _changed(agent, lambda: status.select_option(label="→ Start work"))
+    after_htmx_swap(agent, lambda: status.select_option(label="→ Start work"))
     agent.get_by_test_id("properties").get_by_role("button", name="Save").click()
     agent.wait_for_selector("[data-testid=status] >> text=Open")
-    _changed(agent, lambda: status.select_option(label="→ Solve"))
+    after_htmx_swap(agent, lambda: status.select_option(label="→ Solve"))
     needed_text = agent.get_by_test_id("needed").inner_text()
     agent.get_by_test_id("properties").get_by_role("button", name="Save").click()
     error = agent.locator("#properties .has-error .field-errors")
@@ -217,7 +195,7 @@ def test_administrator_builds_a_type_and_an_agent_files_and_solves_a_ticket(
     error_label = agent.locator("#properties .has-error label").inner_text()
     status_when_refused = agent.get_by_test_id("status").inner_text()
     _screenshot(agent, tmp_path, "workspace-ticket")
-    _changed(agent, lambda: agent.locator("#id_cf_resolution_code").select_option("fixed"))
+    after_htmx_swap(agent, lambda: agent.locator("#id_cf_resolution_code").select_option("fixed"))
     agent.get_by_test_id("properties").get_by_role("button", name="Save").click()
     agent.wait_for_selector("[data-testid=status] >> text=Solved")
 
@@ -289,7 +267,7 @@ def test_the_inbox_works_from_the_keyboard(
         for subject in ("Drum noisy", "Door seal leaks")
     )
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, "mei")
+    sign_in(page, live_server.url, "mei")
     page.goto(f"{live_server.url}/tickets/?view=my_teams")
     # when
     page.keyboard.press("j")

@@ -86,3 +86,28 @@ def browser_page(chromium_browser: Any) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
+
+
+def sign_in(page: Any, base_url: str, username: str, password: str | None = None) -> None:
+    """Sign a staff member in through the sign-in page and wait for the home page."""
+    from tests.conftest import PASSWORD
+
+    page.goto(f"{base_url}/accounts/login/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(password or PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(f"{base_url}/")
+
+
+def after_htmx_swap(page: Any, action: Any) -> None:
+    """Do ``action`` and wait until htmx has swapped in what it re-renders (a change made to
+    the old elements in between would be replaced with them)."""
+    page.evaluate(
+        """() => {
+            window.swapped = false;
+            document.addEventListener("htmx:afterSettle", () => { window.swapped = true; },
+                                      { once: true });
+        }"""
+    )
+    action()
+    page.wait_for_function("() => window.swapped === true")

@@ -9,17 +9,9 @@ import pytest
 
 from aftersales.accounts.models import User
 from aftersales.tickets.models import TicketType
-from tests.conftest import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.e2e
-
-
-def _sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(f"{base_url}/")
 
 
 def test_trying_a_guard_on_a_sample_shows_the_outcome_without_saving(
@@ -33,7 +25,7 @@ def test_trying_a_guard_on_a_sample_shows_the_outcome_without_saving(
     # given
     ticket_type = make_type(name_en="Repair")
     page, log = browser_page(locale="en-US")
-    _sign_in(page, live_server.url, admin_user.username)
+    sign_in(page, live_server.url, admin_user.username)
     page.goto(f"{live_server.url}/tickets/settings/types/{ticket_type.pk}/")
     page.screenshot(path=str(tmp_path / "lifecycle.png"), full_page=True)
     lifecycle_ticks = page.get_by_test_id("matrix").locator("a").count()
