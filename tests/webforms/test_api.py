@@ -58,6 +58,7 @@ def _create(client: JsonClient, desk: dict[str, Any], **extra: Any) -> Any:
             "allowed_origins": ["https://Shop.Example.com/", "http://localhost:8000"],
             **extra,
         },
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
 
