@@ -268,9 +268,10 @@ def verify_sign_in_code(*, address: Any, code: Any) -> Customer:
 
 
 def ticket_types_for_portal() -> QuerySet[TicketType]:
-    """The types a customer may choose on the portal: every active type of an active line."""
+    """The types a customer may choose on the portal: the active types of active lines that
+    are offered there."""
     return (
-        TicketType.objects.filter(is_active=True, business_line__is_active=True)
+        TicketType.objects.filter(is_active=True, on_portal=True, business_line__is_active=True)
         .select_related("business_line")
         .order_by("business_line__name", "position", "pk")
     )

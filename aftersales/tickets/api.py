@@ -42,6 +42,7 @@ class TicketTypeOut(Schema):
     colour: str
     reopen_within_days: int
     auto_close_after_days: int
+    on_portal: bool
     is_active: bool
     position: int
     version: int
@@ -61,6 +62,7 @@ class TicketTypeIn(Schema):
     reopen_within_days: int = Field(7, ge=0, le=365)
     auto_close_after_days: int = Field(7, ge=0, le=365)
     position: int = Field(0, ge=0)
+    on_portal: bool = True
 
 
 class TicketTypePatch(Schema):
@@ -72,6 +74,7 @@ class TicketTypePatch(Schema):
     colour: str | None = Field(None, max_length=7)
     reopen_within_days: int | None = Field(None, ge=0, le=365)
     auto_close_after_days: int | None = Field(None, ge=0, le=365)
+    on_portal: bool | None = None
     is_active: bool | None = None
     position: int | None = Field(None, ge=0)
 

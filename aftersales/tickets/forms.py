@@ -52,6 +52,12 @@ class TicketTypeForm(forms.Form):
         help_text=_("0: never close automatically."),
     )
     position = forms.IntegerField(label=_("Position"), min_value=0, initial=0)
+    on_portal = forms.BooleanField(
+        label=_("Offered on the portal"),
+        required=False,
+        initial=True,
+        help_text=_("Customers may choose this type when they submit a request themselves."),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def __init__(

@@ -86,6 +86,11 @@ class TicketType(BilingualName):
         validators=[MaxValueValidator(MAX_DAYS)],
         help_text=_("Solved tickets are closed after this many days. 0: never."),
     )
+    on_portal = models.BooleanField(
+        _("offered on the portal"),
+        default=True,
+        help_text=_("Customers may choose this type when they submit a request themselves."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     position = models.PositiveIntegerField(_("position"), default=0)
     version = models.PositiveIntegerField(default=1, editable=False)

@@ -164,6 +164,7 @@ def type_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "reopen_within_days",
             "auto_close_after_days",
             "position",
+            "on_portal",
             "version",
         )
     }

@@ -330,3 +330,19 @@ def test_a_customer_who_signed_in_with_a_code_sets_a_first_password(
     )  # fmt: skip
     assert refused.status_code == 422
     assert "The current password is not correct." in refused.content.decode()
+
+
+def test_types_kept_off_the_portal_are_not_offered_or_accepted(
+    desk: dict[str, Any], make_type: Any
+) -> None:
+    internal = make_type(line=desk["line_a"], key="internal-task", name_en="Internal task")
+    ticket_services.update_ticket_type(
+        actor=desk["admin"], ticket_type=internal, changes={"on_portal": False}
+    )
+    client = _as(desk["contact_a"])
+    page = client.get("/portal/new/", **EN).content.decode()
+    refused = client.post("/portal/new/", {"ticket_type": internal.pk, "subject": "Sneaky"}, **EN)
+    assert "Internal task" not in page
+    assert desk["repair"].name_en in page
+    assert refused.status_code == 422
+    assert Ticket.objects.count() == 0

@@ -499,3 +499,15 @@ def test_check_transition_evaluates_the_guard_on_sample_facts(
     assert yes.status_code == 200
     assert assert_problem(no, 422)["code"] == "guard_refused"
     assert OutboxEvent.objects.filter(topic="statustransition.updated").count() == 1
+
+
+def test_a_type_can_be_kept_off_the_portal(admin_user, make_line, login_client):
+    client = login_client(admin_user)
+    line = make_line()
+    created = client.post_json(
+        "/api/v1/ticket-types",
+        {"business_line_id": line.pk, "key": "internal", "name_zh": "内部", "name_en": "Internal",
+         "on_portal": False},
+    )  # fmt: skip
+    assert created.status_code == 201
+    assert created.json()["on_portal"] is False

@@ -50,6 +50,7 @@ INITIAL_CATEGORIES = frozenset(
 )
 
 TYPE_EDITABLE = (
+    "on_portal",
     "name_zh",
     "name_en",
     "description",
@@ -170,7 +171,7 @@ def _clean_type_field(field: str, value: Any) -> Any:
         return colour.lower()
     if field in ("reopen_within_days", "auto_close_after_days"):
         return _days(value, field)
-    if field == "is_active":
+    if field in ("is_active", "on_portal"):
         if not isinstance(value, bool):
             raise DomainError("invalid", field=field, message=_("Enter true or false."))
         return value
@@ -319,6 +320,7 @@ def create_ticket_type(
     reopen_within_days: int = 7,
     auto_close_after_days: int = 7,
     position: int = 0,
+    on_portal: bool = True,
 ) -> TicketType:
     """Add a ticket type to a business line, with the default lifecycle to adapt."""
     _require_configure_in_line(actor, business_line)
@@ -332,6 +334,7 @@ def create_ticket_type(
         "reopen_within_days": reopen_within_days,
         "auto_close_after_days": auto_close_after_days,
         "position": position,
+        "on_portal": on_portal,
     }
     key = _key(key)
     cleaned = {field: _clean_type_field(field, value) for field, value in values.items()}
@@ -445,6 +448,7 @@ def copy_ticket_type(
         reopen_within_days=ticket_type.reopen_within_days,
         auto_close_after_days=ticket_type.auto_close_after_days,
         position=ticket_type.position,
+        on_portal=ticket_type.on_portal,
     )
     try:
         with transaction.atomic():
