@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from aftersales.accounts.forms import LoginForm
 from aftersales.tickets.models import TicketType
 from aftersales.tickets.workspace_forms import MultipleFileField
 
@@ -18,17 +19,12 @@ def _media_field() -> MultipleFileField:
     return field
 
 
-class PasswordSignInForm(forms.Form):
-    username = forms.CharField(
-        label=_("E-mail, phone or username"),
-        max_length=254,
-        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
-    )
-    password = forms.CharField(
-        label=_("Password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
+class PasswordSignInForm(LoginForm):
+    """The staff sign-in form, asking for what customers know themselves by."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = _("E-mail, phone or username")
 
 
 class CodeRequestForm(forms.Form):

@@ -398,7 +398,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
         valid = form.is_valid()
         valid = custom.is_valid() and valid
         valid = (contact is None or contact.is_valid()) and valid
-        valid = _custom_values_valid(custom, chosen, actor) and valid
+        valid = wf.custom_values_valid(custom, chosen, actor, "customer") and valid
         if valid:
             response = _submit(request, form, custom, contact, customer)
             if response is not None:
@@ -409,24 +409,6 @@ def new_request(request: HttpRequest) -> HttpResponse:
         _request_context(form, custom, chosen, contact),
         status=422 if data is not None else 200,
     )
-
-
-def _custom_values_valid(custom: CustomFieldsForm, chosen: TicketType | None, actor: Any) -> bool:
-    if chosen is None:
-        return True
-    try:
-        customfields.clean_values(
-            target=TARGET,
-            subtarget=ticket_form_key(chosen.pk),
-            values=custom.submitted_values(),
-            existing=None,
-            actor=actor,
-            audience="customer",
-        )
-    except FieldErrors as error:
-        custom.add_field_errors(error)
-        return False
-    return True
 
 
 def _submit(

@@ -709,7 +709,7 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
     if data is not None:
         forms_valid = form.is_valid()
         custom_valid = custom.is_valid()
-        custom_valid = _custom_values_valid(custom, chosen, user) and custom_valid
+        custom_valid = wf.custom_values_valid(custom, chosen, user, "staff") and custom_valid
         if forms_valid and custom_valid:
             values = form.cleaned_data
             try:
@@ -741,28 +741,6 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
         _new_ticket_context(form, custom, chosen),
         status=status,
     )
-
-
-def _custom_values_valid(
-    custom: CustomFieldsForm, ticket_type: TicketType | None, user: User
-) -> bool:
-    """Check the type's fields with the form engine now, so their errors show together with
-    those of the other fields (the service checks them again when the ticket is created)."""
-    if ticket_type is None:
-        return True
-    try:
-        customfields.clean_values(
-            target=TARGET,
-            subtarget=form_key_of(ticket_type.pk),
-            values=custom.submitted_values(),
-            existing=None,
-            actor=user,
-            audience="staff",
-        )
-    except FieldErrors as error:
-        custom.add_field_errors(error)
-        return False
-    return True
 
 
 @require_GET

@@ -624,3 +624,29 @@ def changed_custom_values(
         if new != loaded.get(key):
             changed[key] = value
     return changed
+
+
+def custom_values_valid(
+    custom: CustomFieldsForm, ticket_type: TicketType | None, actor: Any, audience: str
+) -> bool:
+    """Check a type's fields with the form engine now, so their errors show together with
+    those of the other fields (the service checks them again when the ticket is created)."""
+    from aftersales.customfields import services as customfields
+    from aftersales.customfields.errors import FieldErrors
+    from aftersales.tickets.models import form_key_of
+
+    if ticket_type is None:
+        return True
+    try:
+        customfields.clean_values(
+            target="tickets.ticket",
+            subtarget=form_key_of(ticket_type.pk),
+            values=custom.submitted_values(),
+            existing=None,
+            actor=actor,
+            audience=audience,  # type: ignore[arg-type]
+        )
+    except FieldErrors as error:
+        custom.add_field_errors(error)
+        return False
+    return True
