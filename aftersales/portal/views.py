@@ -704,6 +704,7 @@ def article(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "article": found,
             "text": text,
+            "files": list(found.attachments.all()),
             "query": request.GET.get("q", "")[:200],
             "from_request": request.GET.get("from") == "request",
             "answered": request.GET.get("answered", ""),

@@ -346,3 +346,20 @@ def test_types_kept_off_the_portal_are_not_offered_or_accepted(
     assert desk["repair"].name_en in page
     assert refused.status_code == 422
     assert Ticket.objects.count() == 0
+
+
+def test_a_public_articles_files_are_listed_and_readable_on_the_portal(
+    desk: dict[str, Any],
+) -> None:
+    article = _article(desk, "洗衣机 E3 排水泵清洁步骤", Article.Visibility.PUBLIC)
+    [manual] = knowledge_services.add_article_attachments(
+        actor=desk["admin"],
+        article=article,
+        files=[
+            SimpleUploadedFile("manual.pdf", b"%PDF-1.4 drain pump", content_type="application/pdf")
+        ],
+    )
+    visitor = Client()
+    page = visitor.get(f"/portal/help/{article.pk}/", **EN).content.decode()
+    assert "manual.pdf" in page
+    assert visitor.get(f"/knowledge/files/{manual.pk}/").status_code == 200
